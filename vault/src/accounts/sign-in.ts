@@ -1,0 +1,78 @@
+import {
+  type AuthenticationResponseJSON,
+  generateAuthenticationOptions,
+  type PublicKeyCredentialRequestOptionsJSON,
+  verifyAuthenticationResponse,
+} from '@simplewebauthn/server';
+import type { VaultContext } from '../context.ts';
+import { advancePasskeyCounter, findCustomer, findPasskey } from './accounts.repository.ts';
+import { type NewSession, startSession } from './sessions.ts';
+import { CHALLENGE_TTL_MS, issueChallenge, passkeyRefused, takeChallenge } from './webauthn.ts';
+
+/**
+ * Starts a usernameless passkey sign-in: a challenge with no allowed-credential list, so the
+ * authenticator offers the customer's discoverable passkey for this vault.
+ */
+export async function startSignIn(ctx: VaultContext): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const challenge = await issueChallenge(ctx, 'sign_in');
+  return generateAuthenticationOptions({
+    rpID: ctx.rpId,
+    challenge: challenge as Uint8Array<ArrayBuffer>,
+    timeout: CHALLENGE_TTL_MS,
+    userVerification: 'required',
+    allowCredentials: [],
+  });
+}
+
+/**
+ * Finishes sign-in (WebAuthn L3 section 7.2). Beyond what @simplewebauthn/server checks, the
+ * vault consumes the challenge (single use), requires the credential to belong to the account
+ * named by the user handle (step 6), refuses sign-counter regressions and records the new
+ * counter atomically, then rotates the session.
+ */
+export async function finishSignIn(
+  ctx: VaultContext,
+  response: AuthenticationResponseJSON,
+  previousSessionSecret?: string,
+): Promise<{ customerId: string; session: NewSession }> {
+  const challenge = await takeChallenge(ctx, response, 'sign_in');
+  if (response.id !== response.rawId) throw passkeyRefused('The credential id is inconsistent.');
+  const passkey = await findPasskey(ctx.db, response.id);
+  if (!passkey) throw passkeyRefused('This passkey is not registered with this vault.');
+  if (challenge.customer_id !== null && challenge.customer_id !== passkey.customer_id) {
+    throw passkeyRefused('This passkey belongs to another account.');
+  }
+  const customer = await findCustomer(ctx.db, passkey.customer_id);
+  if (!customer) throw passkeyRefused('This passkey is not registered with this vault.');
+  const userHandle = response.response.userHandle;
+  if (userHandle !== undefined && userHandle !== customer.user_handle) {
+    throw passkeyRefused('This passkey belongs to another account.');
+  }
+  let newCounter: number;
+  try {
+    const verification = await verifyAuthenticationResponse({
+      response,
+      expectedChallenge: challenge.challenge,
+      expectedOrigin: ctx.origin,
+      expectedRPID: ctx.rpId,
+      requireUserVerification: true,
+      credential: {
+        id: passkey.id,
+        publicKey: passkey.public_key as Uint8Array<ArrayBuffer>,
+        counter: passkey.counter,
+        transports: JSON.parse(passkey.transports),
+      },
+    });
+    if (!verification.verified) throw new Error('not verified');
+    newCounter = verification.authenticationInfo.newCounter;
+  } catch (error) {
+    throw passkeyRefused('The passkey signature could not be verified.', error);
+  }
+  const now = ctx.clock().getTime();
+  return ctx.db.transaction().execute(async (trx) => {
+    const advanced = await advancePasskeyCounter(trx, passkey.id, passkey.counter, newCounter, now);
+    if (!advanced) throw passkeyRefused('The passkey was used concurrently; try again.');
+    const session = await startSession(ctx, trx, passkey.customer_id, previousSessionSecret);
+    return { customerId: passkey.customer_id, session };
+  });
+}

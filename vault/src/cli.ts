@@ -1,0 +1,115 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, loadConfig, type VaultConfig } from './config.ts';
+import { generateMasterKey, keyringFrom, loadMasterKeyring, MasterKeyError, writeKeyringFile } from './crypto/master-keyring.ts';
+import { countByMasterKey, rewrapDataKeys } from './crypto/rotate-master-key.ts';
+import { openDatabase } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { systemRandom } from './deps.ts';
+import { startVault } from './vault.ts';
+
+const USAGE = `Usage: webkey-vault <command>
+
+Commands:
+  serve                 start the vault (default)
+  migrate               apply pending database migrations and exit
+  keys rotate-master    re-wrap every customer data key under a new master key
+
+Configuration comes from environment variables; see docs/operations.md.`;
+
+/** Lets running vaults notice a changed key file before data keys move to the new key. */
+const KEY_FILE_SETTLE_MS = 2500;
+
+async function serve(config: VaultConfig): Promise<void> {
+  const vault = await startVault(config);
+  process.stdout.write(`Webkey vault listening on ${vault.url}\n`);
+  const stop = async (signal: string) => {
+    process.stdout.write(`${signal} received, stopping\n`);
+    await vault.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function migrate(config: VaultConfig): Promise<void> {
+  const database = openDatabase(config.database);
+  try {
+    const result = await migrateToLatest(database.db, database.engine);
+    const applied = result.results?.map((r) => r.migrationName) ?? [];
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+  } finally {
+    await database.close();
+  }
+}
+
+async function rotateMaster(config: VaultConfig): Promise<void> {
+  const database = openDatabase(config.database);
+  try {
+    await migrateToLatest(database.db, database.engine);
+    if (config.masterKey !== undefined) {
+      // With the keyring in the environment the operator adds the new key first (see
+      // docs/operations.md); this re-wraps everything under it.
+      const keyring = loadMasterKeyring(config, systemRandom);
+      const { rewrapped } = await rewrapDataKeys(database.db, keyring, systemRandom);
+      process.stdout.write(`re-wrapped ${rewrapped} data keys under master key ${keyring.current.id}\n`);
+      process.stdout.write('every data key is now under the first key of WEBKEY_MASTER_KEY; older keys can be removed\n');
+      return;
+    }
+    const previous = loadMasterKeyring(config, systemRandom).keys;
+    const next = generateMasterKey(systemRandom);
+    const combined = keyringFrom([next, ...previous]);
+    writeKeyringFile(config.dataDir, combined.keys);
+    await sleep(KEY_FILE_SETTLE_MS);
+    let { rewrapped } = await rewrapDataKeys(database.db, combined, systemRandom);
+    writeKeyringFile(config.dataDir, [next]);
+    // A vault that wrapped a new customer's key just before it saw the new file: catch it now,
+    // while the old keys are still in memory.
+    rewrapped += (await rewrapDataKeys(database.db, combined, systemRandom)).rewrapped;
+    const counts = await countByMasterKey(database.db);
+    const stale = [...counts.keys()].filter((id) => id !== next.id);
+    if (stale.length > 0) {
+      writeKeyringFile(config.dataDir, combined.keys);
+      throw new MasterKeyError(`data keys remain under ${stale.join(', ')}; old keys kept, run again`);
+    }
+    process.stdout.write(`re-wrapped ${rewrapped} data keys; master key is now ${next.id}\n`);
+  } finally {
+    await database.close();
+  }
+}
+
+/**
+ * The `webkey-vault` command line.
+ *
+ * @example
+ * await main(['serve'], process.env);
+ */
+export async function main(argv: string[], environment: NodeJS.ProcessEnv): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  try {
+    const config = loadConfig(environment);
+    if (command === 'serve' && rest.length === 0) {
+      await serve(config);
+      return -1; // keeps running
+    }
+    if (command === 'migrate' && rest.length === 0) {
+      await migrate(config);
+      return 0;
+    }
+    if (command === 'keys' && rest[0] === 'rotate-master' && rest.length === 1) {
+      await rotateMaster(config);
+      return 0;
+    }
+    process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${USAGE}\n`);
+    return 2;
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof MasterKeyError) {
+      process.stderr.write(`webkey-vault: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

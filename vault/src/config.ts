@@ -1,0 +1,114 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Where the vault keeps its data: an embedded SQLite file, or a PostgreSQL database. */
+export type DatabaseConfig =
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgres'; url: string; schema?: string };
+
+/** The vault's configuration, parsed once at start and frozen. */
+export interface VaultConfig {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** The origin customers' browsers use, e.g. https://vault.example; undefined: http://localhost:<port>. */
+  publicUrl?: string;
+  dataDir: string;
+  database: DatabaseConfig;
+  /** A master keyring in text form (see crypto/master-keyring.ts); undefined: a key file in dataDir. */
+  masterKey?: string;
+  sessionTtlSeconds: number;
+  /** Development conveniences that must never be on in production (later: http vendor URLs on loopback). */
+  devMode: boolean;
+}
+
+const booleanText = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((value) => value === '1' || value === 'true' || value === 'yes');
+
+const environmentSchema = z.strictObject({
+  WEBKEY_HOST: z.string().min(1).default('127.0.0.1'),
+  WEBKEY_PORT: z.coerce.number().int().min(0).max(65_535).default(7420),
+  WEBKEY_PUBLIC_URL: z.url().optional(),
+  WEBKEY_DATA_DIR: z.string().min(1).default('.webkey'),
+  WEBKEY_MASTER_KEY: z.string().min(1).optional(),
+  WEBKEY_SESSION_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(300)
+    .max(30 * 24 * 3600)
+    .default(12 * 3600),
+  WEBKEY_DEV: booleanText.default(false),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'only postgres:// URLs are supported; leave unset for SQLite')
+    .optional(),
+});
+
+/** A configuration value that cannot start a vault; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads the vault's configuration from environment variables. Unknown `WEBKEY_*` variables are
+ * refused too, so a typo never silently falls back to a default.
+ *
+ * @example
+ * const config = loadConfig(process.env); // throws ConfigError naming the bad variable
+ */
+export function loadConfig(environment: NodeJS.ProcessEnv, cwd = process.cwd()): Readonly<VaultConfig> {
+  const relevant = Object.fromEntries(
+    Object.entries(environment).filter(
+      ([name, value]) => (name.startsWith('WEBKEY_') || name === 'DATABASE_URL') && value !== '',
+    ),
+  );
+  const parsed = environmentSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const messages = parsed.error.issues.map((issue) => {
+      const name = issue.path.length > 0 ? issue.path.join('.') : issue.message;
+      if (issue.code === 'unrecognized_keys') {
+        return `unknown variable(s) ${issue.keys.join(', ')}`;
+      }
+      return `${name}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${messages.join('; ')}`);
+  }
+  const env = parsed.data;
+  const dataDir = isAbsolute(env.WEBKEY_DATA_DIR) ? env.WEBKEY_DATA_DIR : resolve(cwd, env.WEBKEY_DATA_DIR);
+  const config: VaultConfig = {
+    host: env.WEBKEY_HOST,
+    port: env.WEBKEY_PORT,
+    publicUrl: env.WEBKEY_PUBLIC_URL === undefined ? undefined : checkPublicUrl(env.WEBKEY_PUBLIC_URL),
+    dataDir,
+    database: env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL }
+      : { kind: 'sqlite', file: join(dataDir, 'vault.sqlite') },
+    masterKey: env.WEBKEY_MASTER_KEY,
+    sessionTtlSeconds: env.WEBKEY_SESSION_TTL_SECONDS,
+    devMode: env.WEBKEY_DEV,
+  };
+  return Object.freeze(config);
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** True when the URL is served from this machine, where WebAuthn allows plain http. */
+export function isLoopbackUrl(url: URL): boolean {
+  return LOOPBACK_HOSTS.has(url.hostname);
+}
+
+/**
+ * Validates the public URL and reduces it to an origin. WebAuthn only works in a secure context,
+ * so plain http is allowed for loopback hosts alone.
+ */
+export function checkPublicUrl(text: string): string {
+  const url = new URL(text);
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+    throw new ConfigError('Invalid configuration: WEBKEY_PUBLIC_URL must be an origin such as https://vault.example');
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackUrl(url))) {
+    throw new ConfigError('Invalid configuration: WEBKEY_PUBLIC_URL must use https (http only for localhost)');
+  }
+  return url.origin;
+}

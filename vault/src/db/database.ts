@@ -1,0 +1,60 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { DatabaseConfig } from '../config.ts';
+import type { Database, Engine } from './schema.ts';
+
+/** An open database with the engine it runs on. */
+export interface VaultDatabase {
+  db: Kysely<Database>;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+const PG_INT8 = 20;
+const PG_NUMERIC = 1700;
+
+// Times and counters are stored as int8; pg hands int8 back as strings by default. Our values
+// stay far below 2^53, so numbers are exact.
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === PG_INT8 || oid === PG_NUMERIC) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Opens the vault's database: SQLite in WAL mode (the default), or PostgreSQL.
+ * A Postgres `schema` confines every table to that schema (tests use one per run).
+ *
+ * @example
+ * const { db, close } = openDatabase({ kind: 'sqlite', file: '.webkey/vault.sqlite' });
+ */
+export function openDatabase(config: DatabaseConfig): VaultDatabase {
+  if (config.kind === 'sqlite') {
+    mkdirSync(dirname(config.file), { recursive: true });
+    const sqlite = new SQLite(config.file);
+    sqlite.pragma('journal_mode = WAL');
+    // FULL: an acknowledged write survives power loss, not only a process crash.
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { db, engine: 'sqlite', close: () => db.destroy() };
+  }
+  if (config.schema !== undefined && !SCHEMA_NAME.test(config.schema)) {
+    throw new Error(`invalid Postgres schema name ${config.schema}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    types: pgTypes,
+    max: 10,
+    ...(config.schema ? { options: `-c search_path=${config.schema}` } : {}),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, engine: 'postgres', close: () => db.destroy() };
+}

@@ -1,0 +1,31 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import { accountsMigration } from './migrations/2026-11-23T1800-accounts.ts';
+import { recordsMigration } from './migrations/2026-11-23T1801-records.ts';
+import type { Database, Engine } from './schema.ts';
+
+/** Every migration, by timestamped name; names sort in the order they must run. */
+function migrations(engine: Engine): Record<string, Migration> {
+  return {
+    '2026-11-23T1800-accounts': accountsMigration(engine),
+    '2026-11-23T1801-records': recordsMigration(engine),
+  };
+}
+
+/**
+ * Brings the database schema up to date. Safe to run from several processes at once: Kysely
+ * takes a lock (an advisory lock on Postgres) around the run.
+ *
+ * @example
+ * await migrateToLatest(db, 'sqlite');
+ */
+export async function migrateToLatest(db: Kysely<Database>, engine: Engine): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations(engine) },
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error) {
+    throw result.error instanceof Error ? result.error : new Error(String(result.error));
+  }
+  return result;
+}

@@ -1,0 +1,12 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { AccountsTables } from '../accounts/accounts.table.ts';
+import type { RecordsTables } from '../records/records.table.ts';
+
+/** Every table of the vault, for Kysely. */
+export interface Database extends AccountsTables, RecordsTables {}
+
+/** The database handle, or a transaction on it: repository functions accept either. */
+export type Db = Kysely<Database> | Transaction<Database>;
+
+/** The storage engine in use; only migrations and a few locks need to know. */
+export type Engine = 'sqlite' | 'postgres';

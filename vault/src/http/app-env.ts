@@ -1,0 +1,10 @@
+/** The Hono environment of the vault: what middleware puts on the context. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    /** Set by requireSession on routes that need a signed-in customer. */
+    customerId: string;
+    /** The hash of the current session id, for sign-out. */
+    sessionIdHash: string;
+  };
+}

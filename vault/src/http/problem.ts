@@ -1,0 +1,61 @@
+import {
+  ERROR_CODES,
+  type ErrorCode,
+  PROBLEM_MEDIA_TYPE,
+  type Problem,
+  problemType,
+} from '@webkey/protocol';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { Logger } from '../deps.ts';
+import type { AppEnv } from './app-env.ts';
+import { VaultError } from './vault-error.ts';
+
+/** Builds the RFC 9457 body for an error code. */
+export function problemBody(
+  code: ErrorCode,
+  extra: { detail?: string; requestId?: string; errors?: Problem['errors']; instance?: string } = {},
+): Problem {
+  const { status, title } = ERROR_CODES[code];
+  return { type: problemType(code), title, status, code, ...stripUndefined(extra) };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A problem+json response. */
+export function problemResponse(body: Problem, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status: body.status,
+    headers: { 'content-type': PROBLEM_MEDIA_TYPE, 'cache-control': 'no-store', ...headers },
+  });
+}
+
+/**
+ * Turns any thrown value into a problem+json response. Unknown errors become a generic 500;
+ * their detail goes to the log under the request id, never to the client.
+ */
+export function renderError(error: unknown, c: Context<AppEnv>, logger: Logger): Response {
+  const requestId = c.get('requestId');
+  const instance = new URL(c.req.url).pathname;
+  if (error instanceof VaultError && error.status < 500) {
+    return problemResponse(
+      problemBody(error.code, { detail: error.detail, errors: error.errors, requestId, instance }),
+      error.headers,
+    );
+  }
+  if (error instanceof HTTPException && error.status === 413) {
+    return problemResponse(problemBody('payload_too_large', { requestId, instance }));
+  }
+  const code: ErrorCode = error instanceof VaultError ? error.code : 'internal_error';
+  logger.error('request_failed', {
+    requestId,
+    method: c.req.method,
+    path: instance,
+    error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    stack: error instanceof Error ? error.stack : undefined,
+  });
+  const headers = error instanceof VaultError ? error.headers : {};
+  return problemResponse(problemBody(code, { requestId, instance }), headers);
+}

@@ -1,0 +1,105 @@
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { buildApp } from './app.ts';
+import type { VaultConfig } from './config.ts';
+import type { VaultContext } from './context.ts';
+import { loadMasterKeyring } from './crypto/master-keyring.ts';
+import { openDatabase, type VaultDatabase } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { type Clock, type Logger, type RandomBytes, jsonLogger, systemClock, systemRandom } from './deps.ts';
+import type { AppEnv } from './http/app-env.ts';
+
+/** Dependencies a caller may replace; tests inject a clock, random source and logger. */
+export interface VaultDependencies {
+  clock?: Clock;
+  random?: RandomBytes;
+  logger?: Logger;
+}
+
+/** A running vault: its URL, app, context and a way to stop it. */
+export interface RunningVault {
+  url: string;
+  origin: string;
+  app: Hono<AppEnv>;
+  ctx: VaultContext;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens storage (running migrations), loads the master keyring, and builds the context.
+ *
+ * @example
+ * const { ctx, database } = await openVault(config, 'http://localhost:7420');
+ */
+export async function openVault(
+  config: VaultConfig,
+  origin: string,
+  deps: VaultDependencies = {},
+): Promise<{ ctx: VaultContext; database: VaultDatabase }> {
+  const random = deps.random ?? systemRandom;
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const keyring = loadMasterKeyring({ masterKey: config.masterKey, dataDir: config.dataDir }, random);
+  const database = openDatabase(config.database);
+  try {
+    await migrateToLatest(database.db, database.engine);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const ctx: VaultContext = {
+    db: database.db,
+    engine: database.engine,
+    keyring,
+    clock: deps.clock ?? systemClock,
+    random,
+    logger: deps.logger ?? jsonLogger(),
+    origin,
+    rpId: new URL(origin).hostname,
+    sessionTtlMs: config.sessionTtlSeconds * 1000,
+  };
+  return { ctx, database };
+}
+
+/**
+ * Starts the vault's HTTP server. With port 0 a free port is chosen; without a public URL the
+ * origin is http://localhost:<port>, which browsers treat as a secure context for passkeys.
+ *
+ * @example
+ * const vault = await startVault(loadConfig(process.env)); console.log(vault.url);
+ */
+export async function startVault(config: VaultConfig, deps: VaultDependencies = {}): Promise<RunningVault> {
+  let handler: Hono<AppEnv> | undefined;
+  const server = createAdaptorServer({
+    fetch: (request: Request) => (handler ? handler.fetch(request) : new Response(null, { status: 503 })),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const origin = config.publicUrl ?? `http://localhost:${port}`;
+  let opened: Awaited<ReturnType<typeof openVault>>;
+  try {
+    opened = await openVault(config, origin, deps);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const app = buildApp(opened.ctx);
+  handler = app;
+  return {
+    url: origin,
+    origin,
+    app,
+    ctx: opened.ctx,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeIdleConnections' in server) server.closeIdleConnections();
+      });
+      await opened.database.close();
+    },
+  };
+}
