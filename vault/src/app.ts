@@ -46,7 +46,12 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   app.route('/api/v1/records', recordsRoutes(ctx, cookie));
 
   app.notFound((c) =>
-    problemResponse(problemBody('not_found', { requestId: c.get('requestId'), instance: new URL(c.req.url).pathname })),
+    problemResponse(
+      problemBody('not_found', {
+        requestId: c.get('requestId'),
+        instance: new URL(c.req.url).pathname,
+      }),
+    ),
   );
   app.onError((error, c) => renderError(error, c, ctx.logger));
   return app;

@@ -1,6 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, loadConfig, type VaultConfig } from './config.ts';
-import { generateMasterKey, keyringFrom, loadMasterKeyring, MasterKeyError, writeKeyringFile } from './crypto/master-keyring.ts';
+import {
+  generateMasterKey,
+  keyringFrom,
+  loadMasterKeyring,
+  MasterKeyError,
+  writeKeyringFile,
+} from './crypto/master-keyring.ts';
 import { countByMasterKey, rewrapDataKeys } from './crypto/rotate-master-key.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -36,7 +42,9 @@ async function migrate(config: VaultConfig): Promise<void> {
   try {
     const result = await migrateToLatest(database.db, database.engine);
     const applied = result.results?.map((r) => r.migrationName) ?? [];
-    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+    process.stdout.write(
+      applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n',
+    );
   } finally {
     await database.close();
   }
@@ -51,8 +59,12 @@ async function rotateMaster(config: VaultConfig): Promise<void> {
       // docs/operations.md); this re-wraps everything under it.
       const keyring = loadMasterKeyring(config, systemRandom);
       const { rewrapped } = await rewrapDataKeys(database.db, keyring, systemRandom);
-      process.stdout.write(`re-wrapped ${rewrapped} data keys under master key ${keyring.current.id}\n`);
-      process.stdout.write('every data key is now under the first key of WEBKEY_MASTER_KEY; older keys can be removed\n');
+      process.stdout.write(
+        `re-wrapped ${rewrapped} data keys under master key ${keyring.current.id}\n`,
+      );
+      process.stdout.write(
+        'every data key is now under the first key of WEBKEY_MASTER_KEY; older keys can be removed\n',
+      );
       return;
     }
     const previous = loadMasterKeyring(config, systemRandom).keys;
@@ -69,7 +81,9 @@ async function rotateMaster(config: VaultConfig): Promise<void> {
     const stale = [...counts.keys()].filter((id) => id !== next.id);
     if (stale.length > 0) {
       writeKeyringFile(config.dataDir, combined.keys);
-      throw new MasterKeyError(`data keys remain under ${stale.join(', ')}; old keys kept, run again`);
+      throw new MasterKeyError(
+        `data keys remain under ${stale.join(', ')}; old keys kept, run again`,
+      );
     }
     process.stdout.write(`re-wrapped ${rewrapped} data keys; master key is now ${next.id}\n`);
   } finally {

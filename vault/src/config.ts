@@ -57,7 +57,10 @@ export class ConfigError extends Error {
  * @example
  * const config = loadConfig(process.env); // throws ConfigError naming the bad variable
  */
-export function loadConfig(environment: NodeJS.ProcessEnv, cwd = process.cwd()): Readonly<VaultConfig> {
+export function loadConfig(
+  environment: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+): Readonly<VaultConfig> {
   const relevant = Object.fromEntries(
     Object.entries(environment).filter(
       ([name, value]) => (name.startsWith('WEBKEY_') || name === 'DATABASE_URL') && value !== '',
@@ -75,11 +78,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv, cwd = process.cwd()):
     throw new ConfigError(`Invalid configuration: ${messages.join('; ')}`);
   }
   const env = parsed.data;
-  const dataDir = isAbsolute(env.WEBKEY_DATA_DIR) ? env.WEBKEY_DATA_DIR : resolve(cwd, env.WEBKEY_DATA_DIR);
+  const dataDir = isAbsolute(env.WEBKEY_DATA_DIR)
+    ? env.WEBKEY_DATA_DIR
+    : resolve(cwd, env.WEBKEY_DATA_DIR);
   const config: VaultConfig = {
     host: env.WEBKEY_HOST,
     port: env.WEBKEY_PORT,
-    publicUrl: env.WEBKEY_PUBLIC_URL === undefined ? undefined : checkPublicUrl(env.WEBKEY_PUBLIC_URL),
+    publicUrl:
+      env.WEBKEY_PUBLIC_URL === undefined ? undefined : checkPublicUrl(env.WEBKEY_PUBLIC_URL),
     dataDir,
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL }
@@ -105,10 +111,14 @@ export function isLoopbackUrl(url: URL): boolean {
 export function checkPublicUrl(text: string): string {
   const url = new URL(text);
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
-    throw new ConfigError('Invalid configuration: WEBKEY_PUBLIC_URL must be an origin such as https://vault.example');
+    throw new ConfigError(
+      'Invalid configuration: WEBKEY_PUBLIC_URL must be an origin such as https://vault.example',
+    );
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackUrl(url))) {
-    throw new ConfigError('Invalid configuration: WEBKEY_PUBLIC_URL must use https (http only for localhost)');
+    throw new ConfigError(
+      'Invalid configuration: WEBKEY_PUBLIC_URL must use https (http only for localhost)',
+    );
   }
   return url.origin;
 }

@@ -15,7 +15,9 @@ export interface Logger {
 /** Writes one JSON line per entry to stderr. @example jsonLogger().info('started', { port }) */
 export function jsonLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
   const write = (level: string, event: string, fields?: Record<string, unknown>) => {
-    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+    stream.write(
+      `${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`,
+    );
   };
   return {
     info: (event, fields) => write('info', event, fields),

@@ -8,7 +8,14 @@ import type { VaultContext } from './context.ts';
 import { loadMasterKeyring } from './crypto/master-keyring.ts';
 import { openDatabase, type VaultDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { type Clock, type Logger, type RandomBytes, jsonLogger, systemClock, systemRandom } from './deps.ts';
+import {
+  type Clock,
+  jsonLogger,
+  type Logger,
+  type RandomBytes,
+  systemClock,
+  systemRandom,
+} from './deps.ts';
 import type { AppEnv } from './http/app-env.ts';
 
 /** Dependencies a caller may replace; tests inject a clock, random source and logger. */
@@ -20,7 +27,10 @@ export interface VaultDependencies {
 
 /** A running vault: its URL, app, context and a way to stop it. */
 export interface RunningVault {
+  /** Where customers reach the vault: its public URL, or http://localhost:<port>. */
   url: string;
+  /** The port it listens on. */
+  port: number;
   origin: string;
   app: Hono<AppEnv>;
   ctx: VaultContext;
@@ -40,7 +50,10 @@ export async function openVault(
 ): Promise<{ ctx: VaultContext; database: VaultDatabase }> {
   const random = deps.random ?? systemRandom;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const keyring = loadMasterKeyring({ masterKey: config.masterKey, dataDir: config.dataDir }, random);
+  const keyring = loadMasterKeyring(
+    { masterKey: config.masterKey, dataDir: config.dataDir },
+    random,
+  );
   const database = openDatabase(config.database);
   try {
     await migrateToLatest(database.db, database.engine);
@@ -69,10 +82,14 @@ export async function openVault(
  * @example
  * const vault = await startVault(loadConfig(process.env)); console.log(vault.url);
  */
-export async function startVault(config: VaultConfig, deps: VaultDependencies = {}): Promise<RunningVault> {
+export async function startVault(
+  config: VaultConfig,
+  deps: VaultDependencies = {},
+): Promise<RunningVault> {
   let handler: Hono<AppEnv> | undefined;
   const server = createAdaptorServer({
-    fetch: (request: Request) => (handler ? handler.fetch(request) : new Response(null, { status: 503 })),
+    fetch: (request: Request) =>
+      handler ? handler.fetch(request) : new Response(null, { status: 503 }),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -91,6 +108,7 @@ export async function startVault(config: VaultConfig, deps: VaultDependencies = 
   handler = app;
   return {
     url: origin,
+    port,
     origin,
     app,
     ctx: opened.ctx,

@@ -22,7 +22,10 @@ export const profileSchema = z.strictObject({
 
 /** Contact: labelled e-mail addresses and phone numbers. */
 export const contactSchema = z.strictObject({
-  emails: z.array(z.strictObject({ label, address: z.email().max(254) })).max(20).default([]),
+  emails: z
+    .array(z.strictObject({ label, address: z.email().max(254) }))
+    .max(20)
+    .default([]),
   phones: z
     .array(
       z.strictObject({
@@ -77,9 +80,15 @@ const eyewearSchema = z
     issuedOn: isoDate,
     expiresOn: isoDate.optional(),
   })
-  .refine((value) => [value.right, value.left].every((eye) => (eye.cylinder === undefined) === (eye.axis === undefined)), {
-    message: 'Cylinder and axis go together: give both or neither.',
-  });
+  .refine(
+    (value) =>
+      [value.right, value.left].every(
+        (eye) => (eye.cylinder === undefined) === (eye.axis === undefined),
+      ),
+    {
+      message: 'Cylinder and axis go together: give both or neither.',
+    },
+  );
 
 const medicationSchema = z.strictObject({
   kind: z.literal('medication'),

@@ -1,1 +1,2 @@
 export * from './soft-authenticator.ts';
+export * from './vault-customer.ts';

@@ -136,8 +136,10 @@ function clientDataJSON(
  * );
  */
 export class SoftAuthenticator {
-  readonly #userVerification: boolean;
-  readonly #userPresence: boolean;
+  /** Whether the next ceremonies report user verification (UV); change it to test refusals. */
+  userVerification: boolean;
+  /** Whether the next ceremonies report user presence (UP). */
+  userPresence: boolean;
   readonly #counterStart: number;
   readonly #backupEligible: boolean;
   readonly #records = new Map<string, CredentialRecord>();
@@ -147,8 +149,8 @@ export class SoftAuthenticator {
    * const authenticator = new SoftAuthenticator({ userVerification: false });
    */
   constructor(options: SoftAuthenticatorOptions = {}) {
-    this.#userVerification = options.userVerification ?? true;
-    this.#userPresence = options.userPresence ?? true;
+    this.userVerification = options.userVerification ?? true;
+    this.userPresence = options.userPresence ?? true;
     this.#counterStart = checkCounter(options.counterStart ?? 0);
     this.#backupEligible = options.backupEligible ?? false;
   }
@@ -330,8 +332,8 @@ export class SoftAuthenticator {
 
   #authDataHeader(rpId: string, extraFlags: number, counter: number): Buffer {
     let flags = extraFlags;
-    if (this.#userPresence) flags |= FLAG_UP;
-    if (this.#userVerification) flags |= FLAG_UV;
+    if (this.userPresence) flags |= FLAG_UP;
+    if (this.userVerification) flags |= FLAG_UV;
     if (this.#backupEligible) flags |= FLAG_BE;
     const tail = Buffer.alloc(5);
     tail.writeUInt8(flags, 0);

@@ -22,7 +22,11 @@ export async function findCustomer(db: Db, id: string): Promise<CustomersTable |
  * "not the last passkey" cannot race on Postgres (SQLite writers are serialized anyway).
  */
 export async function lockCustomer(db: Db, id: string): Promise<void> {
-  await db.updateTable('customers').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('id', '=', id).execute();
+  await db
+    .updateTable('customers')
+    .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function insertPasskey(db: Db, row: PasskeysTable): Promise<void> {

@@ -8,7 +8,12 @@ import {
   deleteCustomerSessions,
   deleteSession,
 } from './accounts.repository.ts';
-import { finishAddPasskey, listCustomerPasskeys, removePasskey, startAddPasskey } from './passkeys.ts';
+import {
+  finishAddPasskey,
+  listCustomerPasskeys,
+  removePasskey,
+  startAddPasskey,
+} from './passkeys.ts';
 import { finishRecovery, startRecovery } from './recover.ts';
 import { replaceRecoveryCodes } from './recovery-codes.ts';
 import { requireSession, type SessionCookie } from './session-cookie.ts';
@@ -41,7 +46,10 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
     const result = await finishSignUp(ctx, body.response, body.passkeyName, cookie.read(c));
     cookie.write(c, result.session);
     c.header('cache-control', 'no-store');
-    return c.json({ recoveryCodes: result.recoveryCodes, sessionExpiresAt: result.session.expiresAt }, 201);
+    return c.json(
+      { recoveryCodes: result.recoveryCodes, sessionExpiresAt: result.session.expiresAt },
+      201,
+    );
   });
 
   app.post('/auth/sign-in/options', async (c) => {
@@ -50,7 +58,10 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
   });
 
   app.post('/auth/sign-in/verify', async (c) => {
-    const { response } = await readJson(c, z.strictObject({ response: authenticationResponseSchema }));
+    const { response } = await readJson(
+      c,
+      z.strictObject({ response: authenticationResponseSchema }),
+    );
     const result = await finishSignIn(ctx, response, cookie.read(c));
     cookie.write(c, result.session);
     return c.json({ sessionExpiresAt: result.session.expiresAt });
@@ -88,7 +99,9 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
     return c.body(null, 204);
   });
 
-  app.get('/passkeys', signedIn, async (c) => c.json({ passkeys: await listCustomerPasskeys(ctx, c.get('customerId')) }));
+  app.get('/passkeys', signedIn, async (c) =>
+    c.json({ passkeys: await listCustomerPasskeys(ctx, c.get('customerId')) }),
+  );
 
   app.post('/passkeys/options', signedIn, async (c) => {
     const { userName } = await readJson(c, userNameBody);
@@ -97,7 +110,10 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/passkeys/verify', signedIn, async (c) => {
     const body = await readJson(c, registrationBody);
-    return c.json(await finishAddPasskey(ctx, c.get('customerId'), body.response, body.passkeyName), 201);
+    return c.json(
+      await finishAddPasskey(ctx, c.get('customerId'), body.response, body.passkeyName),
+      201,
+    );
   });
 
   app.delete('/passkeys/:id', signedIn, async (c) => {

@@ -1,12 +1,11 @@
-import type { PasskeySummary } from '@webkey/protocol';
 import type {
   PublicKeyCredentialCreationOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import type { PasskeySummary } from '@webkey/protocol';
 import type { VaultContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { VaultError } from '../http/vault-error.ts';
-import type { PasskeysTable } from './accounts.table.ts';
 import {
   countPasskeys,
   deletePasskey,
@@ -15,7 +14,14 @@ import {
   listPasskeys,
   lockCustomer,
 } from './accounts.repository.ts';
-import { issueChallenge, passkeyRefused, registrationOptions, takeChallenge, verifyRegistration } from './webauthn.ts';
+import type { PasskeysTable } from './accounts.table.ts';
+import {
+  issueChallenge,
+  passkeyRefused,
+  registrationOptions,
+  takeChallenge,
+  verifyRegistration,
+} from './webauthn.ts';
 
 /** A passkey as shown to its owner. */
 export function summarizePasskey(row: PasskeysTable): PasskeySummary {
@@ -31,7 +37,10 @@ export function summarizePasskey(row: PasskeysTable): PasskeySummary {
 }
 
 /** The signed-in customer's passkeys, oldest first. */
-export async function listCustomerPasskeys(ctx: VaultContext, customerId: string): Promise<PasskeySummary[]> {
+export async function listCustomerPasskeys(
+  ctx: VaultContext,
+  customerId: string,
+): Promise<PasskeySummary[]> {
   return (await listPasskeys(ctx.db, customerId)).map(summarizePasskey);
 }
 
@@ -72,7 +81,8 @@ export async function finishAddPasskey(
   try {
     await insertPasskey(ctx.db, passkey);
   } catch (error) {
-    if (isUniqueViolation(error)) throw passkeyRefused('This passkey is already registered.', error);
+    if (isUniqueViolation(error))
+      throw passkeyRefused('This passkey is already registered.', error);
     throw error;
   }
   return summarizePasskey(passkey);
@@ -82,7 +92,11 @@ export async function finishAddPasskey(
  * Removes a passkey, never the last one: the count is checked under a lock on the customer's
  * row, so two concurrent removals cannot leave an account with no way in.
  */
-export async function removePasskey(ctx: VaultContext, customerId: string, passkeyId: string): Promise<void> {
+export async function removePasskey(
+  ctx: VaultContext,
+  customerId: string,
+  passkeyId: string,
+): Promise<void> {
   await ctx.db.transaction().execute(async (trx) => {
     await lockCustomer(trx, customerId);
     const passkeys = await listPasskeys(trx, customerId);

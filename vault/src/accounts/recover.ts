@@ -50,7 +50,10 @@ export async function finishRecovery(
   const customerId = challenge.customer_id;
   const codeId = challenge.recovery_code_id;
   if (!customerId || !codeId) throw passkeyRefused('The challenge is not a recovery challenge.');
-  const passkey = await verifyRegistration(ctx, response, challenge, { customerId, name: passkeyName });
+  const passkey = await verifyRegistration(ctx, response, challenge, {
+    customerId,
+    name: passkeyName,
+  });
   try {
     return await ctx.db.transaction().execute(async (trx) => {
       if (!(await useRecoveryCode(trx, codeId, ctx.clock().getTime()))) throw codeRefused();
@@ -60,7 +63,8 @@ export async function finishRecovery(
       return { customerId, session };
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw passkeyRefused('This passkey is already registered.', error);
+    if (isUniqueViolation(error))
+      throw passkeyRefused('This passkey is already registered.', error);
     throw error;
   }
 }

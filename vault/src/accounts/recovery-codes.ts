@@ -2,8 +2,8 @@ import type { VaultContext } from '../context.ts';
 import { sha256Hex } from '../crypto/encoding.ts';
 import { newId } from '../crypto/ids.ts';
 import type { Db } from '../db/schema.ts';
-import type { RecoveryCodesTable } from './accounts.table.ts';
 import { deleteRecoveryCodes, insertRecoveryCodes } from './accounts.repository.ts';
+import type { RecoveryCodesTable } from './accounts.table.ts';
 
 /** How many recovery codes a customer gets at sign-up (and on regeneration). */
 export const RECOVERY_CODE_COUNT = 10;
@@ -18,11 +18,7 @@ const CODE_SYMBOLS = 16; // 16 x 5 bits = 80 bits per code
  * normalizeRecoveryCode('abcd-efgh-jkmn-pqrs') // 'ABCDEFGHJKMNPQRS'
  */
 export function normalizeRecoveryCode(text: string): string {
-  return text
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/[IL]/g, '1')
-    .replace(/O/g, '0');
+  return text.toUpperCase().replace(/[\s-]/g, '').replace(/[IL]/g, '1').replace(/O/g, '0');
 }
 
 function formatCode(random: Uint8Array): string {
@@ -50,7 +46,11 @@ export function hashRecoveryCode(code: string): string {
  * Replaces a customer's recovery codes with a fresh set and returns them; they are shown once
  * and only their hashes are kept.
  */
-export async function replaceRecoveryCodes(ctx: VaultContext, db: Db, customerId: string): Promise<string[]> {
+export async function replaceRecoveryCodes(
+  ctx: VaultContext,
+  db: Db,
+  customerId: string,
+): Promise<string[]> {
   await deleteRecoveryCodes(db, customerId);
   const now = ctx.clock().getTime();
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => formatCode(ctx.random(10)));

@@ -37,7 +37,10 @@ export function sessionCookie(origin: string): SessionCookie {
 }
 
 /** Requires a live session; puts the customer id on the context, else answers 401. */
-export function requireSession(ctx: VaultContext, cookie: SessionCookie): MiddlewareHandler<AppEnv> {
+export function requireSession(
+  ctx: VaultContext,
+  cookie: SessionCookie,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const secret = cookie.read(c);
     const session = secret ? await resolveSession(ctx, secret) : undefined;

@@ -13,7 +13,9 @@ import { CHALLENGE_TTL_MS, issueChallenge, passkeyRefused, takeChallenge } from 
  * Starts a usernameless passkey sign-in: a challenge with no allowed-credential list, so the
  * authenticator offers the customer's discoverable passkey for this vault.
  */
-export async function startSignIn(ctx: VaultContext): Promise<PublicKeyCredentialRequestOptionsJSON> {
+export async function startSignIn(
+  ctx: VaultContext,
+): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const challenge = await issueChallenge(ctx, 'sign_in');
   return generateAuthenticationOptions({
     rpID: ctx.rpId,

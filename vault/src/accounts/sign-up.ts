@@ -10,7 +10,13 @@ import { isUniqueViolation } from '../db/errors.ts';
 import { insertCustomer, insertPasskey } from './accounts.repository.ts';
 import { replaceRecoveryCodes } from './recovery-codes.ts';
 import { type NewSession, startSession } from './sessions.ts';
-import { issueChallenge, passkeyRefused, registrationOptions, takeChallenge, verifyRegistration } from './webauthn.ts';
+import {
+  issueChallenge,
+  passkeyRefused,
+  registrationOptions,
+  takeChallenge,
+  verifyRegistration,
+} from './webauthn.ts';
 
 /**
  * Starts sign-up: a new user handle and a registration challenge. Nothing about the customer is
@@ -46,7 +52,10 @@ export async function finishSignUp(
   const userHandle = challenge.user_handle;
   if (!userHandle) throw passkeyRefused('The challenge is not a sign-up challenge.');
   const customerId = newId('cus', ctx.random);
-  const passkey = await verifyRegistration(ctx, response, challenge, { customerId, name: passkeyName });
+  const passkey = await verifyRegistration(ctx, response, challenge, {
+    customerId,
+    name: passkeyName,
+  });
   const dataKey = createDataKey(ctx.keyring, customerId, ctx.random);
   const now = ctx.clock().getTime();
   try {
@@ -65,7 +74,8 @@ export async function finishSignUp(
       return { customerId, recoveryCodes, session };
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw passkeyRefused('This passkey is already registered.', error);
+    if (isUniqueViolation(error))
+      throw passkeyRefused('This passkey is already registered.', error);
     throw error;
   }
 }

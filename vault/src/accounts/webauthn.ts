@@ -9,20 +9,32 @@ import { z } from 'zod';
 import type { VaultContext } from '../context.ts';
 import { fromBase64Url } from '../crypto/encoding.ts';
 import { VaultError } from '../http/vault-error.ts';
-import type { ChallengePurpose, PasskeysTable, WebauthnChallengesTable } from './accounts.table.ts';
 import { consumeChallenge, insertChallenge } from './accounts.repository.ts';
+import type { ChallengePurpose, PasskeysTable, WebauthnChallengesTable } from './accounts.table.ts';
 
 /** How long a ceremony may take between options and verification. */
 export const CHALLENGE_TTL_MS = 5 * 60 * 1000;
 const RP_NAME = 'Webkey';
 
-const KNOWN_TRANSPORTS = ['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb'] as const;
+const KNOWN_TRANSPORTS = [
+  'ble',
+  'cable',
+  'hybrid',
+  'internal',
+  'nfc',
+  'smart-card',
+  'usb',
+] as const;
 
 function isKnownTransport(value: string): value is (typeof KNOWN_TRANSPORTS)[number] {
   return (KNOWN_TRANSPORTS as readonly string[]).includes(value);
 }
 
-const base64Url = z.string().min(1).max(4096).regex(/^[A-Za-z0-9_-]+$/, 'expected base64url');
+const base64Url = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[A-Za-z0-9_-]+$/, 'expected base64url');
 
 /** A registration response as the browser's PublicKeyCredential.toJSON() gives it. */
 export const registrationResponseSchema = z.object({
@@ -172,7 +184,8 @@ export async function verifyRegistration(
   } catch (error) {
     throw passkeyRefused('The passkey registration could not be verified.', error);
   }
-  if (!verification.verified) throw passkeyRefused('The passkey registration could not be verified.');
+  if (!verification.verified)
+    throw passkeyRefused('The passkey registration could not be verified.');
   const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
   const now = ctx.clock().getTime();
   return {

@@ -143,7 +143,9 @@ class FileKeyring implements MasterKeyring {
   private read(): MasterKeyring {
     const mode = statSync(this.file).mode & 0o777;
     if ((mode & 0o077) !== 0) {
-      throw new MasterKeyError(`${this.file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
+      throw new MasterKeyError(
+        `${this.file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`,
+      );
     }
     return parseKeyring(readFileSync(this.file, 'utf8'), this.file);
   }

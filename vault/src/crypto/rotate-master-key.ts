@@ -34,7 +34,10 @@ export async function rewrapDataKeys(
     if (rows.length === 0) return { rewrapped };
     await db.transaction().execute(async (trx) => {
       for (const row of rows) {
-        const key = unwrapDataKey(keyring, row.id, { wrapped: row.data_key, masterKeyId: row.master_key_id });
+        const key = unwrapDataKey(keyring, row.id, {
+          wrapped: row.data_key,
+          masterKeyId: row.master_key_id,
+        });
         const next = wrapDataKey(keyring, row.id, key, random);
         const result = await trx
           .updateTable('customers')

@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
 import type { Database, Engine } from './schema.ts';
+import { ImmediateSqliteDialect } from './sqlite-dialect.ts';
 
 /** An open database with the engine it runs on. */
 export interface VaultDatabase {
@@ -43,7 +44,7 @@ export function openDatabase(config: DatabaseConfig): VaultDatabase {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
     return { db, engine: 'sqlite', close: () => db.destroy() };
   }
   if (config.schema !== undefined && !SCHEMA_NAME.test(config.schema)) {

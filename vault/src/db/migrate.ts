@@ -18,7 +18,10 @@ function migrations(engine: Engine): Record<string, Migration> {
  * @example
  * await migrateToLatest(db, 'sqlite');
  */
-export async function migrateToLatest(db: Kysely<Database>, engine: Engine): Promise<MigrationResultSet> {
+export async function migrateToLatest(
+  db: Kysely<Database>,
+  engine: Engine,
+): Promise<MigrationResultSet> {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations(engine) },

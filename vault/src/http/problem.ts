@@ -14,7 +14,12 @@ import { VaultError } from './vault-error.ts';
 /** Builds the RFC 9457 body for an error code. */
 export function problemBody(
   code: ErrorCode,
-  extra: { detail?: string; requestId?: string; errors?: Problem['errors']; instance?: string } = {},
+  extra: {
+    detail?: string;
+    requestId?: string;
+    errors?: Problem['errors'];
+    instance?: string;
+  } = {},
 ): Problem {
   const { status, title } = ERROR_CODES[code];
   return { type: problemType(code), title, status, code, ...stripUndefined(extra) };

@@ -1,7 +1,7 @@
+import { findCustomer } from '../accounts/accounts.repository.ts';
 import type { VaultContext } from '../context.ts';
 import { open, seal } from '../crypto/aead.ts';
 import { unwrapDataKey } from '../crypto/data-keys.ts';
-import { findCustomer } from '../accounts/accounts.repository.ts';
 import type { Db } from '../db/schema.ts';
 import { VaultError } from '../http/vault-error.ts';
 
@@ -15,7 +15,11 @@ function context(customerId: string, path: string, version: number): string {
 }
 
 /** The customer's unwrapped data key. */
-export async function customerDataKey(ctx: VaultContext, db: Db, customerId: string): Promise<Uint8Array> {
+export async function customerDataKey(
+  ctx: VaultContext,
+  db: Db,
+  customerId: string,
+): Promise<Uint8Array> {
   const customer = await findCustomer(db, customerId);
   if (!customer) throw new VaultError('unauthenticated');
   return unwrapDataKey(ctx.keyring, customerId, {
@@ -41,5 +45,9 @@ export function openContent(
   at: { customerId: string; path: string; version: number },
   sealed: Uint8Array,
 ): unknown {
-  return JSON.parse(Buffer.from(open(dataKey, sealed, context(at.customerId, at.path, at.version))).toString('utf8'));
+  return JSON.parse(
+    Buffer.from(open(dataKey, sealed, context(at.customerId, at.path, at.version))).toString(
+      'utf8',
+    ),
+  );
 }

@@ -3,7 +3,11 @@ import type { RecordsTable, RecordVersionsTable } from './records.table.ts';
 
 /** Storage of records and their versions. Versions are only ever inserted. */
 
-export async function findRecord(db: Db, customerId: string, path: string): Promise<RecordsTable | undefined> {
+export async function findRecord(
+  db: Db,
+  customerId: string,
+  path: string,
+): Promise<RecordsTable | undefined> {
   return db
     .selectFrom('records')
     .selectAll()
@@ -66,7 +70,11 @@ export async function listCurrentVersions(db: Db, customerId: string, category?:
   return query.orderBy('records.path').execute();
 }
 
-export async function listVersions(db: Db, customerId: string, path: string): Promise<RecordVersionsTable[]> {
+export async function listVersions(
+  db: Db,
+  customerId: string,
+  path: string,
+): Promise<RecordVersionsTable[]> {
   return db
     .selectFrom('record_versions')
     .selectAll()

@@ -26,7 +26,10 @@ function preconditions(c: Context): WritePreconditions {
       errors: [{ pointer: 'If-None-Match', message: 'expected *' }],
     });
   }
-  return { ifMatch: parseIfMatch(c.req.header('if-match')), ifNoneMatch: ifNoneMatch !== undefined };
+  return {
+    ifMatch: parseIfMatch(c.req.header('if-match')),
+    ifNoneMatch: ifNoneMatch !== undefined,
+  };
 }
 
 function withVersion(c: Context, version: RecordVersion, status: 200 | 201 = 200): Response {
@@ -35,7 +38,11 @@ function withVersion(c: Context, version: RecordVersion, status: 200 | 201 = 200
   return c.json(version, status);
 }
 
-const versionNumber = z.coerce.number().int().positive().max(2 ** 31);
+const versionNumber = z.coerce
+  .number()
+  .int()
+  .positive()
+  .max(2 ** 31);
 
 /**
  * The customer's record endpoints. Every write makes a new version and needs If-Match (or
@@ -54,21 +61,38 @@ export function recordsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<Ap
       });
     }
     c.header('cache-control', 'no-store');
-    const records = await listRecords(ctx, c.get('customerId'), category as (typeof CATEGORIES)[number]);
+    const records = await listRecords(
+      ctx,
+      c.get('customerId'),
+      category as (typeof CATEGORIES)[number],
+    );
     return c.json({ records });
   });
 
-  app.get('/:path', async (c) => withVersion(c, await readRecord(ctx, c.get('customerId'), c.req.param('path'))));
+  app.get('/:path', async (c) =>
+    withVersion(c, await readRecord(ctx, c.get('customerId'), c.req.param('path'))),
+  );
 
   app.put('/:path', async (c) => {
     const conditions = preconditions(c);
     const body = await readJson(c, z.unknown());
-    const version = await writeRecord(ctx, c.get('customerId'), c.req.param('path'), body, conditions);
+    const version = await writeRecord(
+      ctx,
+      c.get('customerId'),
+      c.req.param('path'),
+      body,
+      conditions,
+    );
     return withVersion(c, version, version.version === 1 ? 201 : 200);
   });
 
   app.delete('/:path', async (c) => {
-    const version = await deleteRecord(ctx, c.get('customerId'), c.req.param('path'), preconditions(c));
+    const version = await deleteRecord(
+      ctx,
+      c.get('customerId'),
+      c.req.param('path'),
+      preconditions(c),
+    );
     c.header('cache-control', 'no-store');
     return c.json(version);
   });
@@ -80,8 +104,12 @@ export function recordsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<Ap
 
   app.get('/:path/versions/:version', async (c) => {
     const parsed = versionNumber.safeParse(c.req.param('version'));
-    if (!parsed.success) throw new VaultError('not_found', { detail: 'Versions are positive integers.' });
-    return withVersion(c, await readVersion(ctx, c.get('customerId'), c.req.param('path'), parsed.data));
+    if (!parsed.success)
+      throw new VaultError('not_found', { detail: 'Versions are positive integers.' });
+    return withVersion(
+      c,
+      await readVersion(ctx, c.get('customerId'), c.req.param('path'), parsed.data),
+    );
   });
 
   return app;

@@ -9,6 +9,7 @@ import type { VaultContext } from '../context.ts';
 import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { VaultError } from '../http/vault-error.ts';
+import { customerDataKey, openContent, sealContent } from './record-crypto.ts';
 import {
   advanceRecord,
   findRecord,
@@ -18,7 +19,6 @@ import {
   listCurrentVersions,
   listVersions,
 } from './records.repository.ts';
-import { customerDataKey, openContent, sealContent } from './record-crypto.ts';
 
 /** The preconditions a write carries (RFC 9110 section 13.1). */
 export interface WritePreconditions {
@@ -153,7 +153,8 @@ async function commitVersion(
           deleted: deleting,
           at: now,
         });
-        if (!advanced) throw new VaultError('precondition_failed', { detail: 'The record changed meanwhile.' });
+        if (!advanced)
+          throw new VaultError('precondition_failed', { detail: 'The record changed meanwhile.' });
       } else {
         await insertRecord(trx, {
           customer_id: customerId,
@@ -172,7 +173,9 @@ async function commitVersion(
         customer_id: customerId,
         path: path.path,
         version,
-        content: dataKey ? sealContent(ctx, dataKey, { customerId, path: path.path, version }, content) : null,
+        content: dataKey
+          ? sealContent(ctx, dataKey, { customerId, path: path.path, version }, content)
+          : null,
         deleted: deleting ? 1 : 0,
         created_at: now,
       };
@@ -189,7 +192,11 @@ async function commitVersion(
 }
 
 /** The current version of a record; 404 when it does not exist or was deleted. */
-export async function readRecord(ctx: VaultContext, customerId: string, pathText: string): Promise<RecordVersion> {
+export async function readRecord(
+  ctx: VaultContext,
+  customerId: string,
+  pathText: string,
+): Promise<RecordVersion> {
   const path = requirePath(pathText);
   const record = await findRecord(ctx.db, customerId, path.path);
   if (!record || record.deleted === 1) {
@@ -207,31 +214,49 @@ export async function readVersion(
 ): Promise<RecordVersion> {
   const path = requirePath(pathText);
   const row = await findVersion(ctx.db, customerId, path.path, version);
-  if (!row) throw new VaultError('not_found', { detail: `${path.path} has no version ${version}.` });
+  if (!row)
+    throw new VaultError('not_found', { detail: `${path.path} has no version ${version}.` });
   const key = await customerDataKey(ctx, ctx.db, customerId);
-  const content = row.content && openContent(key, { customerId, path: path.path, version }, row.content);
+  const content =
+    row.content && openContent(key, { customerId, path: path.path, version }, row.content);
   return toVersion(row, path, content);
 }
 
 /** Every version of a record, newest first. */
-export async function readHistory(ctx: VaultContext, customerId: string, pathText: string): Promise<RecordVersion[]> {
+export async function readHistory(
+  ctx: VaultContext,
+  customerId: string,
+  pathText: string,
+): Promise<RecordVersion[]> {
   const path = requirePath(pathText);
   const rows = await listVersions(ctx.db, customerId, path.path);
-  if (rows.length === 0) throw new VaultError('not_found', { detail: `${path.path} does not exist.` });
+  if (rows.length === 0)
+    throw new VaultError('not_found', { detail: `${path.path} does not exist.` });
   const key = await customerDataKey(ctx, ctx.db, customerId);
   return rows.map((row) =>
-    toVersion(row, path, row.content && openContent(key, { customerId, path: path.path, version: row.version }, row.content)),
+    toVersion(
+      row,
+      path,
+      row.content &&
+        openContent(key, { customerId, path: path.path, version: row.version }, row.content),
+    ),
   );
 }
 
 /** The customer's live records, optionally of one category. */
-export async function listRecords(ctx: VaultContext, customerId: string, category?: Category): Promise<RecordVersion[]> {
+export async function listRecords(
+  ctx: VaultContext,
+  customerId: string,
+  category?: Category,
+): Promise<RecordVersion[]> {
   const rows = await listCurrentVersions(ctx.db, customerId, category);
   if (rows.length === 0) return [];
   const key = await customerDataKey(ctx, ctx.db, customerId);
   return rows.map((row) => {
     const path = requirePath(row.path);
-    const content = row.content && openContent(key, { customerId, path: row.path, version: row.version }, row.content);
+    const content =
+      row.content &&
+      openContent(key, { customerId, path: row.path, version: row.version }, row.content);
     return toVersion(row, path, content);
   });
 }

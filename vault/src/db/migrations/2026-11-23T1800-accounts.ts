@@ -31,7 +31,11 @@ export function accountsMigration(engine: Engine): Migration {
         .addColumn('created_at', 'bigint', (col) => col.notNull())
         .addColumn('last_used_at', 'bigint')
         .execute();
-      await db.schema.createIndex('passkeys_customer').on('passkeys').column('customer_id').execute();
+      await db.schema
+        .createIndex('passkeys_customer')
+        .on('passkeys')
+        .column('customer_id')
+        .execute();
       await db.schema
         .createTable('sessions')
         .addColumn('id_hash', 'text', (col) => col.primaryKey())
@@ -41,7 +45,11 @@ export function accountsMigration(engine: Engine): Migration {
         .addColumn('created_at', 'bigint', (col) => col.notNull())
         .addColumn('expires_at', 'bigint', (col) => col.notNull())
         .execute();
-      await db.schema.createIndex('sessions_customer').on('sessions').column('customer_id').execute();
+      await db.schema
+        .createIndex('sessions_customer')
+        .on('sessions')
+        .column('customer_id')
+        .execute();
       await db.schema
         .createTable('recovery_codes')
         .addColumn('id', 'text', (col) => col.primaryKey())
@@ -75,7 +83,13 @@ export function accountsMigration(engine: Engine): Migration {
         .execute();
     },
     async down(db: Kysely<unknown>) {
-      for (const table of ['webauthn_challenges', 'recovery_codes', 'sessions', 'passkeys', 'customers']) {
+      for (const table of [
+        'webauthn_challenges',
+        'recovery_codes',
+        'sessions',
+        'passkeys',
+        'customers',
+      ]) {
         await db.schema.dropTable(table).execute();
       }
     },
