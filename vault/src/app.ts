@@ -2,14 +2,18 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { accountsRoutes } from './accounts/accounts.routes.ts';
 import { sessionCookie } from './accounts/session-cookie.ts';
+import { auditRoutes } from './audit/audit.routes.ts';
 import type { VaultContext } from './context.ts';
 import { newId } from './crypto/ids.ts';
+import { discoveryRoutes } from './discovery/discovery.routes.ts';
 import type { AppEnv } from './http/app-env.ts';
 import { MAX_JSON_BODY_BYTES } from './http/json-body.ts';
 import { originGuard } from './http/origin-guard.ts';
 import { problemBody, problemResponse, renderError } from './http/problem.ts';
 import { VaultError } from './http/vault-error.ts';
 import { recordsRoutes } from './records/records.routes.ts';
+import { redemptionRoutes } from './webkeys/redemption.routes.ts';
+import { webkeysRoutes } from './webkeys/webkeys.routes.ts';
 
 /**
  * The composition root of the HTTP surface: middleware and every feature's routes, built from
@@ -25,25 +29,30 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   app.use('*', async (c, next) => {
     const requestId = newId('req', ctx.random);
     c.set('requestId', requestId);
-    c.header('x-request-id', requestId);
-    c.header('x-content-type-options', 'nosniff');
-    c.header('referrer-policy', 'no-referrer');
     await next();
+    // Set on the final response, so error responses built outside c.json carry them too.
+    c.res.headers.set('x-request-id', requestId);
+    c.res.headers.set('x-content-type-options', 'nosniff');
+    c.res.headers.set('referrer-policy', 'no-referrer');
   });
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: MAX_JSON_BODY_BYTES,
-      onError: () => {
-        throw new VaultError('payload_too_large');
-      },
-    }),
-  );
+  const limit = bodyLimit({
+    maxSize: MAX_JSON_BODY_BYTES,
+    onError: () => {
+      throw new VaultError('payload_too_large');
+    },
+  });
+  app.use('/api/*', limit);
+  app.use('/vendor/*', limit);
+  // The customer API is cookie-authenticated, hence the CSRF guard; the vendor API is not.
   app.use('/api/*', originGuard(ctx.origin));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.route('/', discoveryRoutes(ctx));
   app.route('/api/v1', accountsRoutes(ctx, cookie));
   app.route('/api/v1/records', recordsRoutes(ctx, cookie));
+  app.route('/api/v1/webkeys', webkeysRoutes(ctx, cookie));
+  app.route('/api/v1/audit', auditRoutes(ctx, cookie));
+  app.route('/vendor/v1', redemptionRoutes(ctx));
 
   app.notFound((c) =>
     problemResponse(

@@ -66,7 +66,9 @@ describe('webkey-vault CLI', () => {
     const dataDir = tempDir();
     const first = await run(['migrate'], { WEBKEY_DATA_DIR: dataDir });
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('applied: 2026-11-23T1800-accounts, 2026-11-23T1801-records');
+    expect(first.stdout).toContain(
+      'applied: 2026-11-23T1800-accounts, 2026-11-23T1801-records, 2026-11-23T1900-federation',
+    );
     const second = await run(['migrate'], { WEBKEY_DATA_DIR: dataDir });
     expect(second.stdout).toContain('database is up to date');
   });

@@ -7,7 +7,7 @@ import {
   MasterKeyError,
   writeKeyringFile,
 } from './crypto/master-keyring.ts';
-import { countByMasterKey, rewrapDataKeys } from './crypto/rotate-master-key.ts';
+import { countByMasterKey, rewrapAll } from './crypto/rotate-master-key.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { systemRandom } from './deps.ts';
@@ -52,18 +52,19 @@ async function migrate(config: VaultConfig): Promise<void> {
 
 async function rotateMaster(config: VaultConfig): Promise<void> {
   const database = openDatabase(config.database);
+  const report = (counts: { dataKeys: number; signingKeys: number }, masterKeyId: string) =>
+    process.stdout.write(
+      `re-wrapped ${counts.dataKeys} data keys and ${counts.signingKeys} signing keys; master key is now ${masterKeyId}\n`,
+    );
   try {
     await migrateToLatest(database.db, database.engine);
     if (config.masterKey !== undefined) {
       // With the keyring in the environment the operator adds the new key first (see
       // docs/operations.md); this re-wraps everything under it.
       const keyring = loadMasterKeyring(config, systemRandom);
-      const { rewrapped } = await rewrapDataKeys(database.db, keyring, systemRandom);
+      report(await rewrapAll(database.db, keyring, systemRandom), keyring.current.id);
       process.stdout.write(
-        `re-wrapped ${rewrapped} data keys under master key ${keyring.current.id}\n`,
-      );
-      process.stdout.write(
-        'every data key is now under the first key of WEBKEY_MASTER_KEY; older keys can be removed\n',
+        'older keys in WEBKEY_MASTER_KEY protect nothing now and can be removed\n',
       );
       return;
     }
@@ -72,20 +73,25 @@ async function rotateMaster(config: VaultConfig): Promise<void> {
     const combined = keyringFrom([next, ...previous]);
     writeKeyringFile(config.dataDir, combined.keys);
     await sleep(KEY_FILE_SETTLE_MS);
-    let { rewrapped } = await rewrapDataKeys(database.db, combined, systemRandom);
+    const first = await rewrapAll(database.db, combined, systemRandom);
     writeKeyringFile(config.dataDir, [next]);
     // A vault that wrapped a new customer's key just before it saw the new file: catch it now,
     // while the old keys are still in memory.
-    rewrapped += (await rewrapDataKeys(database.db, combined, systemRandom)).rewrapped;
-    const counts = await countByMasterKey(database.db);
-    const stale = [...counts.keys()].filter((id) => id !== next.id);
+    const second = await rewrapAll(database.db, combined, systemRandom);
+    const stale = [...(await countByMasterKey(database.db)).keys()].filter((id) => id !== next.id);
     if (stale.length > 0) {
       writeKeyringFile(config.dataDir, combined.keys);
       throw new MasterKeyError(
-        `data keys remain under ${stale.join(', ')}; old keys kept, run again`,
+        `secrets remain under ${stale.join(', ')}; old keys kept, run again`,
       );
     }
-    process.stdout.write(`re-wrapped ${rewrapped} data keys; master key is now ${next.id}\n`);
+    report(
+      {
+        dataKeys: first.dataKeys + second.dataKeys,
+        signingKeys: first.signingKeys + second.signingKeys,
+      },
+      next.id,
+    );
   } finally {
     await database.close();
   }

@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import type { MasterKeyring } from './crypto/master-keyring.ts';
 import type { Database, Engine } from './db/schema.ts';
 import type { Clock, Logger, RandomBytes } from './deps.ts';
+import type { VaultSigner } from './signing/signing-keys.ts';
+import type { VendorRegistry } from './vendors/vendor-registry.ts';
 
 /**
  * Everything the vault's features need, built once by the composition root (vault.ts) and
@@ -19,4 +21,10 @@ export interface VaultContext {
   /** The WebAuthn relying party id: the origin's host name. */
   rpId: string;
   sessionTtlMs: number;
+  /** Development mode: vendors on http://localhost allowed. Never in production. */
+  devMode: boolean;
+  /** The vault's signing keys (web keys, audit checkpoints). */
+  signer: VaultSigner;
+  /** Vendors by metadata URL. */
+  vendors: VendorRegistry;
 }

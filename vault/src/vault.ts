@@ -17,12 +17,17 @@ import {
   systemRandom,
 } from './deps.ts';
 import type { AppEnv } from './http/app-env.ts';
+import { VaultSigner } from './signing/signing-keys.ts';
+import { type JsonFetcher, safeFetchJson } from './vendors/safe-fetch.ts';
+import { VendorRegistry } from './vendors/vendor-registry.ts';
 
 /** Dependencies a caller may replace; tests inject a clock, random source and logger. */
 export interface VaultDependencies {
   clock?: Clock;
   random?: RandomBytes;
   logger?: Logger;
+  /** Outbound fetch of vendor documents; default: safeFetchJson with the SSRF guards. */
+  fetchJson?: JsonFetcher;
 }
 
 /** A running vault: its URL, app, context and a way to stop it. */
@@ -61,17 +66,30 @@ export async function openVault(
     await database.close();
     throw error;
   }
+  const clock = deps.clock ?? systemClock;
+  const signer = new VaultSigner(database.db, keyring, clock, random, origin);
+  const fetchJson =
+    deps.fetchJson ?? ((url: string) => safeFetchJson(url, { allowLoopbackHttp: config.devMode }));
   const ctx: VaultContext = {
     db: database.db,
     engine: database.engine,
     keyring,
-    clock: deps.clock ?? systemClock,
+    clock,
     random,
     logger: deps.logger ?? jsonLogger(),
     origin,
     rpId: new URL(origin).hostname,
     sessionTtlMs: config.sessionTtlSeconds * 1000,
+    devMode: config.devMode,
+    signer,
+    vendors: new VendorRegistry(fetchJson, clock, config.devMode),
   };
+  try {
+    await signer.init();
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   return { ctx, database };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WEBKEY_LIFETIME, WEBKEY_USES } from './federation.ts';
 import { CATEGORIES } from './paths.ts';
 
 /**
@@ -36,3 +37,48 @@ export const passkeySummarySchema = z.object({
 
 /** A passkey summary. */
 export type PasskeySummary = z.infer<typeof passkeySummarySchema>;
+
+/** A web key as its customer sees it in their list of keys. */
+export const webkeySummarySchema = z.object({
+  id: z.string(),
+  scope: z.array(z.string()),
+  purpose: z.string(),
+  audience: z.string().nullable(),
+  issuedAt: z.string(),
+  expiresAt: z.string(),
+  usesTotal: z.number().int(),
+  usesLeft: z.number().int(),
+  status: z.enum(['active', 'used', 'expired', 'revoked']),
+  revokedAt: z.string().nullable(),
+  lastRedeemedAt: z.string().nullable(),
+  lastVendor: z.object({ id: z.string(), name: z.string() }).nullable(),
+});
+/** A web key summary. */
+export type WebkeySummary = z.infer<typeof webkeySummarySchema>;
+
+/** A freshly issued key in every form the counter needs; shown once (the vault keeps no token). */
+export const issuedWebkeySchema = webkeySummarySchema.extend({
+  /** The web key itself: a compact JWS, also the QR code's content. */
+  key: z.string(),
+  shortCode: z.string(),
+  qr: z.object({ svg: z.string(), png: z.string(), version: z.number().int() }),
+});
+/** An issued web key. */
+export type IssuedWebkey = z.infer<typeof issuedWebkeySchema>;
+
+/** What a customer asks for when issuing a key. */
+export const issueWebkeyRequestSchema = z.strictObject({
+  scope: z.array(z.string().max(64)).min(1).max(32),
+  purpose: z.string().trim().min(1).max(200),
+  /** A vendor id to bind the key to; null or absent: any authenticated vendor. */
+  audience: z.string().max(2048).nullable().default(null),
+  lifetimeSeconds: z
+    .number()
+    .int()
+    .min(WEBKEY_LIFETIME.min)
+    .max(WEBKEY_LIFETIME.max)
+    .default(WEBKEY_LIFETIME.default),
+  uses: z.number().int().min(1).max(WEBKEY_USES.max).default(WEBKEY_USES.default),
+});
+/** A key request, after defaults. */
+export type IssueWebkeyRequest = z.output<typeof issueWebkeyRequestSchema>;

@@ -80,15 +80,18 @@ const eyewearSchema = z
     issuedOn: isoDate,
     expiresOn: isoDate.optional(),
   })
-  .refine(
-    (value) =>
-      [value.right, value.left].every(
-        (eye) => (eye.cylinder === undefined) === (eye.axis === undefined),
-      ),
-    {
-      message: 'Cylinder and axis go together: give both or neither.',
-    },
-  );
+  .superRefine((value, context) => {
+    for (const side of ['right', 'left'] as const) {
+      const eye = value[side];
+      if ((eye.cylinder === undefined) !== (eye.axis === undefined)) {
+        context.addIssue({
+          code: 'custom',
+          path: [side, eye.cylinder === undefined ? 'cylinder' : 'axis'],
+          message: 'Cylinder and axis go together: give both or neither.',
+        });
+      }
+    }
+  });
 
 const medicationSchema = z.strictObject({
   kind: z.literal('medication'),

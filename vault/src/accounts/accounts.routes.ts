@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { VaultContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
+import { requestMeta } from '../http/request-meta.ts';
 import {
   countUnusedRecoveryCodes,
   deleteCustomerSessions,
@@ -43,7 +44,13 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/auth/sign-up/verify', async (c) => {
     const body = await readJson(c, registrationBody);
-    const result = await finishSignUp(ctx, body.response, body.passkeyName, cookie.read(c));
+    const result = await finishSignUp(
+      ctx,
+      body.response,
+      body.passkeyName,
+      requestMeta(c),
+      cookie.read(c),
+    );
     cookie.write(c, result.session);
     c.header('cache-control', 'no-store');
     return c.json(
@@ -62,7 +69,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
       c,
       z.strictObject({ response: authenticationResponseSchema }),
     );
-    const result = await finishSignIn(ctx, response, cookie.read(c));
+    const result = await finishSignIn(ctx, response, requestMeta(c), cookie.read(c));
     cookie.write(c, result.session);
     return c.json({ sessionExpiresAt: result.session.expiresAt });
   });
@@ -77,7 +84,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/auth/recover/verify', async (c) => {
     const body = await readJson(c, registrationBody);
-    const result = await finishRecovery(ctx, body.response, body.passkeyName);
+    const result = await finishRecovery(ctx, body.response, body.passkeyName, requestMeta(c));
     cookie.write(c, result.session);
     return c.json({ sessionExpiresAt: result.session.expiresAt });
   });

@@ -2,6 +2,7 @@ import type {
   PublicKeyCredentialCreationOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { VaultError } from '../http/vault-error.ts';
@@ -11,6 +12,7 @@ import {
   insertPasskey,
   useRecoveryCode,
 } from './accounts.repository.ts';
+import { inCustomerTransaction } from './customer-transaction.ts';
 import { startAddPasskey } from './passkeys.ts';
 import { hashRecoveryCode } from './recovery-codes.ts';
 import { type NewSession, startSession } from './sessions.ts';
@@ -45,6 +47,7 @@ export async function finishRecovery(
   ctx: VaultContext,
   response: RegistrationResponseJSON,
   passkeyName: string,
+  meta: RequestMeta,
 ): Promise<{ customerId: string; session: NewSession }> {
   const challenge = await takeChallenge(ctx, response, 'recover');
   const customerId = challenge.customer_id;
@@ -55,11 +58,13 @@ export async function finishRecovery(
     name: passkeyName,
   });
   try {
-    return await ctx.db.transaction().execute(async (trx) => {
+    return await inCustomerTransaction(ctx, customerId, async (scope) => {
+      const { trx } = scope;
       if (!(await useRecoveryCode(trx, codeId, ctx.clock().getTime()))) throw codeRefused();
       await insertPasskey(trx, passkey);
       await deleteCustomerSessions(trx, customerId);
       const session = await startSession(ctx, trx, customerId);
+      await appendAudit(ctx, scope, { event: 'signed_in', meta, reason: 'recovery_code' });
       return { customerId, session };
     });
   } catch (error) {

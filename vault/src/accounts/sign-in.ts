@@ -4,8 +4,10 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   verifyAuthenticationResponse,
 } from '@simplewebauthn/server';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { advancePasskeyCounter, findCustomer, findPasskey } from './accounts.repository.ts';
+import { inCustomerTransaction } from './customer-transaction.ts';
 import { type NewSession, startSession } from './sessions.ts';
 import { CHALLENGE_TTL_MS, issueChallenge, passkeyRefused, takeChallenge } from './webauthn.ts';
 
@@ -35,6 +37,7 @@ export async function startSignIn(
 export async function finishSignIn(
   ctx: VaultContext,
   response: AuthenticationResponseJSON,
+  meta: RequestMeta,
   previousSessionSecret?: string,
 ): Promise<{ customerId: string; session: NewSession }> {
   const challenge = await takeChallenge(ctx, response, 'sign_in');
@@ -71,10 +74,17 @@ export async function finishSignIn(
     throw passkeyRefused('The passkey signature could not be verified.', error);
   }
   const now = ctx.clock().getTime();
-  return ctx.db.transaction().execute(async (trx) => {
-    const advanced = await advancePasskeyCounter(trx, passkey.id, passkey.counter, newCounter, now);
+  return inCustomerTransaction(ctx, passkey.customer_id, async (scope) => {
+    const advanced = await advancePasskeyCounter(
+      scope.trx,
+      passkey.id,
+      passkey.counter,
+      newCounter,
+      now,
+    );
     if (!advanced) throw passkeyRefused('The passkey was used concurrently; try again.');
-    const session = await startSession(ctx, trx, passkey.customer_id, previousSessionSecret);
+    const session = await startSession(ctx, scope.trx, passkey.customer_id, previousSessionSecret);
+    await appendAudit(ctx, scope, { event: 'signed_in', meta, reason: 'passkey' });
     return { customerId: passkey.customer_id, session };
   });
 }

@@ -2,6 +2,7 @@ import type {
   PublicKeyCredentialCreationOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { createDataKey } from '../crypto/data-keys.ts';
 import { toBase64Url } from '../crypto/encoding.ts';
@@ -46,6 +47,7 @@ export async function finishSignUp(
   ctx: VaultContext,
   response: RegistrationResponseJSON,
   passkeyName: string,
+  meta: RequestMeta,
   previousSessionSecret?: string,
 ): Promise<SignUpResult> {
   const challenge = await takeChallenge(ctx, response, 'sign_up');
@@ -71,6 +73,11 @@ export async function finishSignUp(
       await insertPasskey(trx, passkey);
       const recoveryCodes = await replaceRecoveryCodes(ctx, trx, customerId);
       const session = await startSession(ctx, trx, customerId, previousSessionSecret);
+      await appendAudit(
+        ctx,
+        { trx, customerId, dataKey: dataKey.key },
+        { event: 'signed_up', meta },
+      );
       return { customerId, recoveryCodes, session };
     });
   } catch (error) {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RandomBytes } from '../deps.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './encoding.ts';
@@ -157,7 +157,9 @@ class FileKeyring implements MasterKeyring {
 export function writeKeyringFile(dataDir: string, keys: readonly MasterKey[]): void {
   const file = join(dataDir, MASTER_KEY_FILE);
   const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, formatKeyring(keys), { mode: 0o600, flag: 'w' });
+  // A stale temporary file could carry a looser mode: start from a new file.
+  rmSync(temporary, { force: true });
+  writeFileSync(temporary, formatKeyring(keys), { mode: 0o600, flag: 'wx' });
   renameSync(temporary, file);
 }
 

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { RandomBytes } from '../deps.ts';
+import { openPrivateJwk, sealPrivateJwk } from '../signing/signing-keys.ts';
 import { unwrapDataKey, wrapDataKey } from './data-keys.ts';
 import type { MasterKeyring } from './master-keyring.ts';
 
@@ -52,12 +53,56 @@ export async function rewrapDataKeys(
   }
 }
 
-/** How many customers' data keys are wrapped by each master key id. */
-export async function countByMasterKey(db: Kysely<Database>): Promise<Map<string, number>> {
+/**
+ * Re-seals the vault's private signing keys under the current master key, each only if
+ * unchanged meanwhile.
+ */
+export async function resealSigningKeys(
+  db: Kysely<Database>,
+  keyring: MasterKeyring,
+  random: RandomBytes,
+): Promise<{ resealed: number }> {
   const rows = await db
-    .selectFrom('customers')
-    .select(['master_key_id', (eb) => eb.fn.countAll<number>().as('count')])
-    .groupBy('master_key_id')
+    .selectFrom('signing_keys')
+    .select(['kid', 'private_key', 'master_key_id'])
+    .where('master_key_id', '!=', keyring.current.id)
     .execute();
-  return new Map(rows.map((row) => [row.master_key_id, Number(row.count)]));
+  let resealed = 0;
+  for (const row of rows) {
+    const next = sealPrivateJwk(keyring, row.kid, openPrivateJwk(keyring, row), random);
+    const result = await db
+      .updateTable('signing_keys')
+      .set(next)
+      .where('kid', '=', row.kid)
+      .where('master_key_id', '=', row.master_key_id)
+      .executeTakeFirst();
+    resealed += Number(result.numUpdatedRows);
+  }
+  return { resealed };
+}
+
+/** Re-wraps everything the master key protects: customer data keys and signing keys. */
+export async function rewrapAll(
+  db: Kysely<Database>,
+  keyring: MasterKeyring,
+  random: RandomBytes,
+): Promise<{ dataKeys: number; signingKeys: number }> {
+  const { rewrapped } = await rewrapDataKeys(db, keyring, random);
+  const { resealed } = await resealSigningKeys(db, keyring, random);
+  return { dataKeys: rewrapped, signingKeys: resealed };
+}
+
+/** How many stored secrets (data keys and signing keys) each master key id protects. */
+export async function countByMasterKey(db: Kysely<Database>): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const table of ['customers', 'signing_keys'] as const) {
+    const rows = await db
+      .selectFrom(table)
+      .select(['master_key_id', (eb) => eb.fn.countAll<number>().as('count')])
+      .groupBy('master_key_id')
+      .execute();
+    for (const row of rows)
+      counts.set(row.master_key_id, (counts.get(row.master_key_id) ?? 0) + Number(row.count));
+  }
+  return counts;
 }

@@ -5,7 +5,7 @@ import { createTestStorage, TEST_ENGINES, type TestStorage } from '../testing/te
 import { openDatabase } from './database.ts';
 import { migrateToLatest } from './migrate.ts';
 
-const ALL = ['2026-11-23T1800-accounts', '2026-11-23T1801-records'];
+const ALL = ['2026-11-23T1800-accounts', '2026-11-23T1801-records', '2026-11-23T1900-federation'];
 const TABLES = [
   'customers',
   'passkeys',

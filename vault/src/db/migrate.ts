@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import { accountsMigration } from './migrations/2026-11-23T1800-accounts.ts';
 import { recordsMigration } from './migrations/2026-11-23T1801-records.ts';
+import { federationMigration } from './migrations/2026-11-23T1900-federation.ts';
 import type { Database, Engine } from './schema.ts';
 
 /** Every migration, by timestamped name; names sort in the order they must run. */
@@ -8,6 +9,7 @@ function migrations(engine: Engine): Record<string, Migration> {
   return {
     '2026-11-23T1800-accounts': accountsMigration(engine),
     '2026-11-23T1801-records': recordsMigration(engine),
+    '2026-11-23T1900-federation': federationMigration(engine),
   };
 }
 

@@ -1,9 +1,15 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AccountsTables } from '../accounts/accounts.table.ts';
+import type { AuditEntriesTable } from '../audit/audit.table.ts';
 import type { RecordsTables } from '../records/records.table.ts';
+import type { SigningKeysTable } from '../signing/signing.table.ts';
+import type { WebkeysTables } from '../webkeys/webkeys.table.ts';
 
 /** Every table of the vault, for Kysely. */
-export interface Database extends AccountsTables, RecordsTables {}
+export interface Database extends AccountsTables, RecordsTables, WebkeysTables {
+  signing_keys: SigningKeysTable;
+  audit_entries: AuditEntriesTable;
+}
 
 /** The database handle, or a transaction on it: repository functions accept either. */
 export type Db = Kysely<Database> | Transaction<Database>;

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
+import { toProblemIssues } from './problem-issues.ts';
 import { VaultError } from './vault-error.ts';
 
 /** Request bodies above this size are refused before parsing (see also the bodyLimit middleware). */
@@ -30,10 +31,7 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   if (!parsed.success) {
     throw new VaultError('invalid_request', {
       detail: 'The body does not match the expected shape.',
-      errors: parsed.error.issues.map((issue) => ({
-        pointer: `/${issue.path.map((part) => String(part).replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`,
-        message: issue.message,
-      })),
+      errors: toProblemIssues(parsed.error.issues),
     });
   }
   return parsed.data;

@@ -7,6 +7,7 @@ import {
 } from '@webkey/protocol';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { DecryptionError } from '../crypto/aead.ts';
 import type { Logger } from '../deps.ts';
 import type { AppEnv } from './app-env.ts';
 import { VaultError } from './vault-error.ts';
@@ -54,7 +55,9 @@ export function renderError(error: unknown, c: Context<AppEnv>, logger: Logger):
     return problemResponse(problemBody('payload_too_large', { requestId, instance }));
   }
   const code: ErrorCode = error instanceof VaultError ? error.code : 'internal_error';
-  logger.error('request_failed', {
+  // A ciphertext that fails authentication means stored data was altered: worth its own alert.
+  const event = error instanceof DecryptionError ? 'integrity_failure' : 'request_failed';
+  logger.error(event, {
     requestId,
     method: c.req.method,
     path: instance,

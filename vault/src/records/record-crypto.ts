@@ -3,6 +3,7 @@ import type { VaultContext } from '../context.ts';
 import { open, seal } from '../crypto/aead.ts';
 import { unwrapDataKey } from '../crypto/data-keys.ts';
 import type { Db } from '../db/schema.ts';
+import type { RandomBytes } from '../deps.ts';
 import { VaultError } from '../http/vault-error.ts';
 
 /**
@@ -30,13 +31,13 @@ export async function customerDataKey(
 
 /** Encrypts one version's content. */
 export function sealContent(
-  ctx: VaultContext,
+  random: RandomBytes,
   dataKey: Uint8Array,
   at: { customerId: string; path: string; version: number },
   content: unknown,
 ): Uint8Array {
   const plaintext = Buffer.from(JSON.stringify(content), 'utf8');
-  return seal(dataKey, plaintext, context(at.customerId, at.path, at.version), ctx.random);
+  return seal(dataKey, plaintext, context(at.customerId, at.path, at.version), random);
 }
 
 /** Decrypts one version's content; throws DecryptionError if it was tampered with or moved. */

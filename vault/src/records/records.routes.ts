@@ -7,6 +7,7 @@ import type { VaultContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { etagOf, parseIfMatch } from '../http/etag.ts';
 import { readJson } from '../http/json-body.ts';
+import { requestMeta } from '../http/request-meta.ts';
 import { VaultError } from '../http/vault-error.ts';
 import {
   deleteRecord,
@@ -76,14 +77,15 @@ export function recordsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<Ap
   app.put('/:path', async (c) => {
     const conditions = preconditions(c);
     const body = await readJson(c, z.unknown());
-    const version = await writeRecord(
+    const { record, created } = await writeRecord(
       ctx,
       c.get('customerId'),
       c.req.param('path'),
       body,
       conditions,
+      requestMeta(c),
     );
-    return withVersion(c, version, version.version === 1 ? 201 : 200);
+    return withVersion(c, record, created ? 201 : 200);
   });
 
   app.delete('/:path', async (c) => {
@@ -92,6 +94,7 @@ export function recordsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<Ap
       c.get('customerId'),
       c.req.param('path'),
       preconditions(c),
+      requestMeta(c),
     );
     c.header('cache-control', 'no-store');
     return c.json(version);

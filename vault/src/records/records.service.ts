@@ -5,9 +5,12 @@ import {
   type RecordPath,
   type RecordVersion,
 } from '@webkey/protocol';
+import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
+import { toProblemIssues } from '../http/problem-issues.ts';
 import { VaultError } from '../http/vault-error.ts';
 import { customerDataKey, openContent, sealContent } from './record-crypto.ts';
 import {
@@ -45,10 +48,7 @@ export function validateContent(category: Category, content: unknown): unknown {
   if (!parsed.success) {
     throw new VaultError('invalid_request', {
       detail: `The content is not a valid ${category} record.`,
-      errors: parsed.error.issues.map((issue) => ({
-        pointer: `/${issue.path.join('/')}`,
-        message: issue.message,
-      })),
+      errors: toProblemIssues(parsed.error.issues),
     });
   }
   return parsed.data;
@@ -64,6 +64,7 @@ function checkPreconditions(
   if (ifNoneMatch && exists) {
     throw new VaultError('precondition_failed', { detail: 'The record already exists.' });
   }
+  // RFC 9110 section 13.2.2: preconditions are evaluated before the method's own checks.
   if (ifMatch) {
     const matches =
       exists && (ifMatch.includes('*') || ifMatch.includes(current.current_version_id));
@@ -74,6 +75,8 @@ function checkPreconditions(
     }
     return;
   }
+  if (deleting && !exists)
+    throw new VaultError('not_found', { detail: 'The record does not exist.' });
   // A replace or delete without If-Match could silently undo someone else's change.
   if (exists || deleting) {
     throw new VaultError('precondition_required', {
@@ -98,13 +101,20 @@ function toVersion(
   };
 }
 
+/** The outcome of a write: the new version, and whether it created the record (201) or replaced it. */
+export interface WriteResult {
+  record: RecordVersion;
+  created: boolean;
+}
+
 /**
- * Writes a new version of a record (creating the record on first write). Nothing is
- * overwritten: the previous versions stay readable. Concurrent writers with the same If-Match
- * cannot both win: the version advance is conditional.
+ * Writes a new version of a record (creating the record on first write, or again after a
+ * deletion). Nothing is overwritten: the previous versions stay readable. Concurrent writers
+ * with the same If-Match cannot both win: the version advance is conditional. The change is
+ * audited in the same transaction.
  *
  * @example
- * await writeRecord(ctx, customerId, 'address.home', { lines: ['1 Main St'], locality: 'X', country: 'US' }, { ifNoneMatch: true });
+ * await writeRecord(ctx, customerId, 'address.home', { lines: ['1 Main St'], locality: 'X', country: 'US' }, { ifNoneMatch: true }, meta);
  */
 export async function writeRecord(
   ctx: VaultContext,
@@ -112,10 +122,11 @@ export async function writeRecord(
   pathText: string,
   body: unknown,
   preconditions: WritePreconditions,
-): Promise<RecordVersion> {
+  meta: RequestMeta,
+): Promise<WriteResult> {
   const path = requirePath(pathText);
   const content = validateContent(path.category, body);
-  return commitVersion(ctx, customerId, path, content, preconditions);
+  return commitVersion(ctx, customerId, path, content, preconditions, meta);
 }
 
 /** Deletes a record by writing a deletion version; history remains. If-Match is required. */
@@ -124,9 +135,10 @@ export async function deleteRecord(
   customerId: string,
   pathText: string,
   preconditions: WritePreconditions,
+  meta: RequestMeta,
 ): Promise<RecordVersion> {
   const path = requirePath(pathText);
-  return commitVersion(ctx, customerId, path, null, preconditions);
+  return (await commitVersion(ctx, customerId, path, null, preconditions, meta)).record;
 }
 
 async function commitVersion(
@@ -135,17 +147,16 @@ async function commitVersion(
   path: RecordPath,
   content: unknown,
   preconditions: WritePreconditions,
-): Promise<RecordVersion> {
+  meta: RequestMeta,
+): Promise<WriteResult> {
   const deleting = content === null;
   const versionId = newId('ver', ctx.random);
   const now = ctx.clock().getTime();
   try {
-    return await ctx.db.transaction().execute(async (trx) => {
+    return await inCustomerTransaction(ctx, customerId, async (scope) => {
+      const { trx, dataKey } = scope;
       const current = await findRecord(trx, customerId, path.path);
       checkPreconditions(current, preconditions, deleting);
-      if (deleting && (!current || current.deleted === 1)) {
-        throw new VaultError('not_found', { detail: `${path.path} does not exist.` });
-      }
       const version = (current?.current_version ?? 0) + 1;
       if (current) {
         const advanced = await advanceRecord(trx, customerId, path.path, current.current_version, {
@@ -167,20 +178,26 @@ async function commitVersion(
           updated_at: now,
         });
       }
-      const dataKey = deleting ? undefined : await customerDataKey(ctx, trx, customerId);
       const row = {
         id: versionId,
         customer_id: customerId,
         path: path.path,
         version,
-        content: dataKey
-          ? sealContent(ctx, dataKey, { customerId, path: path.path, version }, content)
-          : null,
+        content: deleting
+          ? null
+          : sealContent(ctx.random, dataKey, { customerId, path: path.path, version }, content),
         deleted: deleting ? 1 : 0,
         created_at: now,
       };
       await insertVersion(trx, row);
-      return toVersion(row, path, content);
+      const created = !current || current.deleted === 1;
+      await appendAudit(ctx, scope, {
+        event: 'record_changed',
+        paths: [path.path],
+        meta,
+        reason: deleting ? 'deleted' : created ? 'created' : 'updated',
+      });
+      return { record: toVersion(row, path, content), created: created && !deleting };
     });
   } catch (error) {
     // Two first writes of one path at once: the loser's insert hits the primary key.
@@ -252,6 +269,8 @@ export async function listRecords(
   const rows = await listCurrentVersions(ctx.db, customerId, category);
   if (rows.length === 0) return [];
   const key = await customerDataKey(ctx, ctx.db, customerId);
+  // Code-point order on both engines (a Postgres collation could order differently).
+  rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return rows.map((row) => {
     const path = requirePath(row.path);
     const content =

@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * The federated protocol's wire shapes: JWT types, vault discovery, vendor metadata, redemption.
+ * docs/protocol.md describes them for implementers in other languages.
+ */
+
+/** `typ` of a web key (RFC 8725 section 3.11: explicit typing). */
+export const WEBKEY_JWT_TYPE = 'webkey+jwt';
+/** `typ` of a vendor's client assertion (draft-ietf-oauth-rfc7523bis). */
+export const CLIENT_ASSERTION_JWT_TYPE = 'client-authentication+jwt';
+/** `typ` of a signed audit checkpoint. */
+export const CHECKPOINT_JWT_TYPE = 'webkey-checkpoint+jwt';
+/** RFC 7523 section 2.2 client assertion type. */
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** The only algorithm vaults sign web keys and checkpoints with. */
+export const WEBKEY_SIGNING_ALGORITHMS = ['ES256'] as const;
+/** Algorithms vendors may sign client assertions with. */
+export const CLIENT_ASSERTION_ALGORITHMS = ['ES256', 'EdDSA'] as const;
+/** The longest a client assertion may live (exp - iat), in seconds. */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** The discovery document's path under the issuer. */
+export const VAULT_METADATA_PATH = '/.well-known/webkey-vault';
+
+/** Web key lifetime limits, in seconds. */
+export const WEBKEY_LIFETIME = { default: 600, max: 24 * 3600, min: 30 } as const;
+/** Limits on the number of uses of one web key. */
+export const WEBKEY_USES = { default: 1, max: 100 } as const;
+
+/** The claims of a web key. It carries no personal data and no stable customer identifier. */
+export const webkeyClaimsSchema = z.object({
+  iss: z.string().url(),
+  aud: z.string().url().optional(),
+  jti: z.string().min(16).max(64),
+  iat: z.number().int(),
+  exp: z.number().int(),
+  scope: z.array(z.string()).min(1).max(32),
+  purpose: z.string().max(200),
+  uses: z.number().int().min(1).max(WEBKEY_USES.max),
+});
+/** Web key claims. */
+export type WebkeyClaims = z.infer<typeof webkeyClaimsSchema>;
+
+/** A public JWK as vendors and vaults publish them (private members are refused). */
+export const publicJwkSchema = z
+  .object({
+    kty: z.enum(['EC', 'OKP']),
+    crv: z.enum(['P-256', 'Ed25519']),
+    x: z.string(),
+    y: z.string().optional(),
+    kid: z.string().max(128).optional(),
+    alg: z.string().optional(),
+    use: z.string().optional(),
+  })
+  .refine((jwk) => !('d' in jwk), { message: 'a published key must not hold its private part' });
+
+/** A JSON Web Key Set of public keys. */
+export const jwksSchema = z.object({ keys: z.array(publicJwkSchema).min(1).max(10) });
+
+/**
+ * A vendor's metadata document, served at the URL that is the vendor's id (in the spirit of the
+ * OAuth Client ID Metadata Document draft).
+ */
+export const vendorMetadataSchema = z.object({
+  vendor_id: z.string().url(),
+  name: z.string().trim().min(1).max(100),
+  logo_uri: z.string().url().optional(),
+  jwks: jwksSchema,
+  webhook_uri: z.string().url().optional(),
+});
+/** Vendor metadata. */
+export type VendorMetadata = z.infer<typeof vendorMetadataSchema>;
+
+/** A vault's discovery document at `<issuer>/.well-known/webkey-vault`. */
+export const vaultMetadataSchema = z.object({
+  issuer: z.string().url(),
+  jwks_uri: z.string().url(),
+  redemption_endpoint: z.string().url(),
+  scopes_supported: z.array(z.string()),
+  claims_supported: z.array(z.string()),
+  webkey_signing_alg_values_supported: z.array(z.string()),
+  token_endpoint_auth_methods_supported: z.array(z.string()),
+  token_endpoint_auth_signing_alg_values_supported: z.array(z.string()),
+  short_code_symbols: z.number().int(),
+  webkey_max_lifetime_seconds: z.number().int(),
+  openapi_uri: z.string().url().optional(),
+});
+/** Vault metadata. */
+export type VaultMetadata = z.infer<typeof vaultMetadataSchema>;
+
+/** The body of a redemption request: a web key (compact JWS) or its short code, and the vendor's assertion. */
+export const redemptionRequestSchema = z
+  .strictObject({
+    key: z.string().min(1).max(4096).optional(),
+    code: z.string().min(1).max(64).optional(),
+    client_assertion_type: z.literal(CLIENT_ASSERTION_TYPE),
+    client_assertion: z.string().min(1).max(8192),
+  })
+  .refine((body) => (body.key === undefined) !== (body.code === undefined), {
+    message: 'send exactly one of key and code',
+  });
+/** A redemption request. */
+export type RedemptionRequest = z.infer<typeof redemptionRequestSchema>;
+
+/** One granted record in a redemption: its category, version id and value. */
+export const grantedFieldSchema = z.object({
+  category: z.string(),
+  versionId: z.string(),
+  value: z.unknown(),
+});
+
+/** A successful redemption's answer. */
+export const redemptionResponseSchema = z.object({
+  redemptionId: z.string(),
+  keyId: z.string(),
+  issuer: z.string().url(),
+  /** The customer as this vendor sees them: stable for this vendor, unlinkable across vendors. */
+  subject: z.string(),
+  redeemedAt: z.string(),
+  purpose: z.string(),
+  scope: z.array(z.string()),
+  usesLeft: z.number().int().min(0),
+  auditEntryId: z.string(),
+  fields: z.record(z.string(), grantedFieldSchema),
+  claims: z.record(z.string(), z.boolean()),
+  /** Scope items the customer has no data for (a path never written, a claim without a birth date). */
+  missing: z.array(z.string()),
+  /** The web key itself (compact JWS), so a short-code redemption can be verified too. */
+  key: z.string(),
+});
+/** A redemption answer. */
+export type RedemptionResponse = z.infer<typeof redemptionResponseSchema>;

@@ -1,0 +1,130 @@
+import { type AuditEntry, type AuditEvent, auditEntryHash, GENESIS_HASH } from '@webkey/protocol';
+import type { CustomerScope } from '../accounts/customer-transaction.ts';
+import type { VaultContext } from '../context.ts';
+import { open, seal } from '../crypto/aead.ts';
+import { newId } from '../crypto/ids.ts';
+import type { Db } from '../db/schema.ts';
+
+/** Where a request came from, as recorded in the audit log. */
+export interface RequestMeta {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** What happened, for one audit entry. */
+export interface AuditFacts {
+  event: AuditEvent;
+  vendor?: { id: string; name: string } | null;
+  keyId?: string | null;
+  paths?: string[];
+  purpose?: string | null;
+  meta: RequestMeta;
+  outcome?: 'success' | 'refused';
+  /** Why a request was refused, or for record_changed what changed (created, updated, deleted). */
+  reason?: string | null;
+}
+
+function sealContext(customerId: string, seq: number): string {
+  return `webkey:audit:v1:${customerId}:${seq}`;
+}
+
+const MAX_USER_AGENT = 300;
+
+/**
+ * Appends one entry to the customer's hash-chained audit log, inside the caller's customer
+ * transaction (so the entry commits or rolls back with what it records). The entry links to the
+ * previous one by its hash; its body is sealed under the customer's data key.
+ *
+ * @example
+ * await appendAudit(ctx, scope, { event: 'key_issued', keyId, paths, purpose, meta });
+ */
+export async function appendAudit(
+  ctx: VaultContext,
+  scope: CustomerScope,
+  facts: AuditFacts,
+): Promise<AuditEntry> {
+  const { trx, customerId, dataKey } = scope;
+  const last = await trx
+    .selectFrom('audit_entries')
+    .select(['seq', 'hash'])
+    .where('customer_id', '=', customerId)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const at = ctx.clock().getTime();
+  const body: Omit<AuditEntry, 'hash'> = {
+    id: newId('aud', ctx.random),
+    seq: (last?.seq ?? 0) + 1,
+    at: new Date(at).toISOString(),
+    event: facts.event,
+    vendor: facts.vendor ?? null,
+    keyId: facts.keyId ?? null,
+    paths: facts.paths ?? [],
+    purpose: facts.purpose ?? null,
+    ip: facts.meta.ip,
+    userAgent: facts.meta.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+    outcome: facts.outcome ?? 'success',
+    reason: facts.reason ?? null,
+    prevHash: last?.hash ?? GENESIS_HASH,
+  };
+  const entry: AuditEntry = { ...body, hash: await auditEntryHash(body) };
+  await trx
+    .insertInto('audit_entries')
+    .values({
+      id: entry.id,
+      customer_id: customerId,
+      seq: entry.seq,
+      at,
+      event: entry.event,
+      vendor_id: entry.vendor?.id ?? null,
+      hash: entry.hash,
+      body: seal(
+        dataKey,
+        Buffer.from(JSON.stringify(entry), 'utf8'),
+        sealContext(customerId, entry.seq),
+        ctx.random,
+      ),
+    })
+    .execute();
+  return entry;
+}
+
+/** Filters for reading the log. */
+export interface AuditQuery {
+  /** Entries with seq below this (for paging backwards from the newest). */
+  before?: number;
+  limit?: number;
+  vendorId?: string;
+  event?: AuditEvent;
+}
+
+/** Reads audit entries newest first, decrypted. */
+export async function readAudit(
+  db: Db,
+  customerId: string,
+  dataKey: Uint8Array,
+  query: AuditQuery,
+): Promise<AuditEntry[]> {
+  let select = db
+    .selectFrom('audit_entries')
+    .select(['seq', 'body'])
+    .where('customer_id', '=', customerId)
+    .orderBy('seq', 'desc');
+  if (query.before !== undefined) select = select.where('seq', '<', query.before);
+  if (query.vendorId !== undefined) select = select.where('vendor_id', '=', query.vendorId);
+  if (query.event !== undefined) select = select.where('event', '=', query.event);
+  if (query.limit !== undefined) select = select.limit(query.limit);
+  const rows = await select.execute();
+  return rows.map((row) => openEntry(customerId, dataKey, row));
+}
+
+/** Decrypts one stored entry. */
+export function openEntry(
+  customerId: string,
+  dataKey: Uint8Array,
+  row: { seq: number; body: Uint8Array },
+): AuditEntry {
+  return JSON.parse(
+    Buffer.from(open(dataKey, row.body, sealContext(customerId, row.seq))).toString('utf8'),
+  );
+}

@@ -1,0 +1,145 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { isAllowedAddress } from './address-policy.ts';
+
+/** Refusal of an outbound fetch; the message is for logs, never for the vendor's customers. */
+export class OutboundFetchError extends Error {
+  override name = 'OutboundFetchError';
+}
+
+/** Limits on fetching a document from a vendor-controlled URL. */
+export interface SafeFetchOptions {
+  /** Development mode: http:// and loopback addresses allowed, for vendors under test. */
+  allowLoopbackHttp: boolean;
+  timeoutMs?: number;
+  maxBytes?: number;
+}
+
+/** An outbound GET of a JSON document from a vendor's URL; injected so tests can replace it. */
+export type JsonFetcher = (
+  url: string,
+) => Promise<{ status: number; body: unknown; cacheControl?: string }>;
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Fetches JSON from a URL a vendor controls, refusing what would let it reach the vault's own
+ * network: only https (plain http only for loopback in development mode), no redirects, a size
+ * and a time limit, and every address the socket actually connects to checked against the
+ * address policy in the DNS lookup itself, so a name that resolves differently between a check
+ * and the connection (DNS rebinding) cannot slip through.
+ *
+ * @example
+ * const { status, body } = await safeFetchJson('https://acme.example/webkey.json', { allowLoopbackHttp: false });
+ */
+export async function safeFetchJson(
+  urlText: string,
+  options: SafeFetchOptions,
+): Promise<{ status: number; body: unknown; cacheControl?: string }> {
+  const url = new URL(urlText);
+  const loopbackHost = LOOPBACK_NAMES.has(url.hostname);
+  const allowLoopback = options.allowLoopbackHttp && loopbackHost;
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowLoopback)) {
+    throw new OutboundFetchError(`refused ${url.protocol} URL: only https is allowed`);
+  }
+  if (url.username || url.password) throw new OutboundFetchError('refused URL with credentials');
+  // Node skips the lookup for IP literals, so those are checked here.
+  const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(literal) !== 0 && !isAllowedAddress(literal, { allowLoopback })) {
+    throw new OutboundFetchError(`refused address ${literal}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const maxBytes = options.maxBytes ?? 64 * 1024;
+
+  const guardedLookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
+      if (error) return callback(error, '', 0);
+      const list = addresses as LookupAddress[];
+      const refused = list.find((a) => !isAllowedAddress(a.address, { allowLoopback }));
+      if (refused || list.length === 0) {
+        return callback(
+          new OutboundFetchError(`refused address ${refused?.address ?? 'none'} for ${hostname}`),
+          '',
+          0,
+        );
+      }
+      if (lookupOptions.all)
+        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
+      const first = list[0]!;
+      callback(null, first.address, first.family);
+    });
+  };
+
+  const transport = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = transport.request(
+      url,
+      {
+        method: 'GET',
+        headers: { accept: 'application/json', 'user-agent': 'webkey-vault' },
+        lookup: guardedLookup,
+        timeout: timeoutMs,
+        agent: false,
+      },
+      (response) => {
+        const status = response.statusCode ?? 0;
+        if (status >= 300 && status < 400) {
+          response.resume();
+          reject(new OutboundFetchError(`refused redirect (${status})`));
+          return;
+        }
+        const type = response.headers['content-type'] ?? '';
+        if (status === 200 && !/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
+          response.resume();
+          reject(new OutboundFetchError(`refused content type ${type}`));
+          return;
+        }
+        const declared = Number(response.headers['content-length'] ?? 0);
+        if (declared > maxBytes) {
+          response.destroy();
+          reject(new OutboundFetchError(`refused body of ${declared} bytes`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.byteLength;
+          if (size > maxBytes) {
+            response.destroy();
+            reject(new OutboundFetchError(`refused body over ${maxBytes} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        response.on('end', () => {
+          let body: unknown;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            reject(new OutboundFetchError('the document is not JSON'));
+            return;
+          }
+          const cacheControl = response.headers['cache-control'];
+          resolve({ status, body, ...(cacheControl ? { cacheControl } : {}) });
+        });
+        response.on('error', reject);
+      },
+    );
+    // A whole-request deadline: `timeout` alone only bounds idle gaps, so a slow drip could
+    // hold the request open indefinitely.
+    const deadline = setTimeout(
+      () => request.destroy(new OutboundFetchError(`timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    request.on('close', () => clearTimeout(deadline));
+    request.on('timeout', () =>
+      request.destroy(new OutboundFetchError(`timed out after ${timeoutMs} ms`)),
+    );
+    request.on('error', (error) =>
+      reject(error instanceof OutboundFetchError ? error : new OutboundFetchError(error.message)),
+    );
+    request.end();
+  });
+}

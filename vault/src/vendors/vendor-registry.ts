@@ -1,0 +1,108 @@
+import { type VendorMetadata, vendorMetadataSchema } from '@webkey/protocol';
+import type { Clock } from '../deps.ts';
+import type { JsonFetcher } from './safe-fetch.ts';
+
+/** A vendor whose metadata document could not be used; the reason is for logs and audit. */
+export class VendorMetadataError extends Error {
+  override name = 'VendorMetadataError';
+}
+
+const DEFAULT_TTL_MS = 5 * 60 * 1000;
+const MAX_TTL_MS = 60 * 60 * 1000;
+const MIN_REFRESH_MS = 30 * 1000;
+const MAX_ENTRIES = 10_000;
+
+interface CacheEntry {
+  metadata: VendorMetadata;
+  fetchedAt: number;
+  expiresAt: number;
+}
+
+/** Whether a string can be a vendor id: an https URL (http on loopback in development mode). */
+export function isVendorIdSyntax(text: string, devMode: boolean): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  if (url.href !== text || url.hash || url.username || url.password) return false;
+  if (url.protocol === 'https:') return true;
+  return (
+    devMode &&
+    url.protocol === 'http:' &&
+    ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+  );
+}
+
+function ttlFrom(cacheControl: string | undefined): number {
+  const maxAge = cacheControl && /max-age=(\d+)/.exec(cacheControl)?.[1];
+  if (!maxAge) return DEFAULT_TTL_MS;
+  return Math.min(Math.max(Number(maxAge) * 1000, MIN_REFRESH_MS), MAX_TTL_MS);
+}
+
+/**
+ * Vendors, known by the URL of their metadata document. No registration: the document is fetched
+ * (safely) on first use and cached for its max-age (30 s to 1 h, default 5 min).
+ */
+export class VendorRegistry {
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #inFlight = new Map<string, Promise<VendorMetadata>>();
+
+  constructor(
+    private readonly fetchJson: JsonFetcher,
+    private readonly clock: Clock,
+    private readonly devMode: boolean,
+  ) {}
+
+  /**
+   * The vendor's metadata, from cache or freshly fetched.
+   * `refresh` forces a new fetch (when an assertion names a key we do not have), at most once per 30 s.
+   */
+  async get(vendorId: string, options: { refresh?: boolean } = {}): Promise<VendorMetadata> {
+    if (!isVendorIdSyntax(vendorId, this.devMode))
+      throw new VendorMetadataError('not a vendor id URL');
+    const now = this.clock().getTime();
+    const cached = this.#cache.get(vendorId);
+    const stale = !cached || cached.expiresAt <= now;
+    const refreshAllowed = options.refresh && cached && now - cached.fetchedAt >= MIN_REFRESH_MS;
+    if (cached && !stale && !refreshAllowed) return cached.metadata;
+    let pending = this.#inFlight.get(vendorId);
+    if (!pending) {
+      pending = this.fetchMetadata(vendorId).finally(() => this.#inFlight.delete(vendorId));
+      this.#inFlight.set(vendorId, pending);
+    }
+    return pending;
+  }
+
+  private async fetchMetadata(vendorId: string): Promise<VendorMetadata> {
+    let answer: Awaited<ReturnType<JsonFetcher>>;
+    try {
+      answer = await this.fetchJson(vendorId);
+    } catch (error) {
+      throw new VendorMetadataError(`metadata fetch failed: ${(error as Error).message}`);
+    }
+    if (answer.status !== 200) throw new VendorMetadataError(`metadata answered ${answer.status}`);
+    const parsed = vendorMetadataSchema.safeParse(answer.body);
+    if (!parsed.success) {
+      throw new VendorMetadataError(
+        `metadata is malformed: ${parsed.error.issues[0]?.message ?? ''}`,
+      );
+    }
+    if (parsed.data.vendor_id !== vendorId) {
+      throw new VendorMetadataError('metadata vendor_id differs from the URL it was fetched from');
+    }
+    const now = this.clock().getTime();
+    if (this.#cache.size >= MAX_ENTRIES) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    this.#cache.delete(vendorId);
+    this.#cache.set(vendorId, {
+      metadata: parsed.data,
+      fetchedAt: now,
+      expiresAt: now + ttlFrom(answer.cacheControl),
+    });
+    return parsed.data;
+  }
+}

@@ -1,0 +1,85 @@
+import { createHmac, hkdfSync } from 'node:crypto';
+import { isAgeAtLeast, parseScopeItem, type RedemptionResponse } from '@webkey/protocol';
+import type { CustomerScope } from '../accounts/customer-transaction.ts';
+import { toBase64Url } from '../crypto/encoding.ts';
+import { openContent } from '../records/record-crypto.ts';
+
+/**
+ * The customer's identifier as one vendor sees it: HMAC of the vendor id under a key derived
+ * from the customer's data key. Stable for this customer and vendor whatever else changes, and
+ * unlinkable across vendors without the customer's key.
+ *
+ * @example
+ * pairwiseSubject(dataKey, 'https://acme.example/webkey.json')
+ */
+export function pairwiseSubject(dataKey: Uint8Array, vendorId: string): string {
+  const key = Buffer.from(
+    hkdfSync('sha256', dataKey, new Uint8Array(0), 'webkey pairwise subject v1', 32),
+  );
+  return toBase64Url(createHmac('sha256', key).update(vendorId, 'utf8').digest());
+}
+
+/**
+ * Reads and decrypts exactly what a scope grants: the current content of each scoped path that
+ * exists, and each derived claim that can be computed. Nothing outside the scope is returned; the
+ * profile is read for an age claim but never handed out unless `profile` itself is in scope.
+ */
+export async function readGrantedData(
+  scope: CustomerScope,
+  items: string[],
+  on: Date,
+): Promise<Pick<RedemptionResponse, 'fields' | 'claims' | 'missing'>> {
+  const parsed = items.map((item) => parseScopeItem(item)).filter((item) => item !== undefined);
+  const paths = parsed.flatMap((item) => (item.kind === 'path' ? [item.path] : []));
+  const needsProfile = parsed.some((item) => item.kind === 'age_over');
+  const wanted = needsProfile ? [...new Set([...paths, 'profile'])] : paths;
+  const rows =
+    wanted.length === 0
+      ? []
+      : await scope.trx
+          .selectFrom('records')
+          .innerJoin('record_versions', 'record_versions.id', 'records.current_version_id')
+          .select([
+            'records.path',
+            'records.category',
+            'record_versions.id',
+            'record_versions.version',
+            'record_versions.content',
+          ])
+          .where('records.customer_id', '=', scope.customerId)
+          .where('records.deleted', '=', 0)
+          .where('records.path', 'in', wanted)
+          .execute();
+  const byPath = new Map(
+    rows.map((row) => [
+      row.path,
+      {
+        category: row.category,
+        versionId: row.id,
+        value:
+          row.content &&
+          openContent(
+            scope.dataKey,
+            { customerId: scope.customerId, path: row.path, version: row.version },
+            row.content,
+          ),
+      },
+    ]),
+  );
+  const fields: RedemptionResponse['fields'] = {};
+  const claims: RedemptionResponse['claims'] = {};
+  const missing: string[] = [];
+  for (const item of parsed) {
+    if (item.kind === 'path') {
+      const field = byPath.get(item.path);
+      if (field) fields[item.path] = field;
+      else missing.push(item.text);
+      continue;
+    }
+    const birthDate = (byPath.get('profile')?.value as { birthDate?: string } | undefined)
+      ?.birthDate;
+    if (birthDate) claims[item.text] = isAgeAtLeast(birthDate, item.years, on);
+    else missing.push(item.text);
+  }
+  return { fields, claims, missing };
+}

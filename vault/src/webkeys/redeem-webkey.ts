@@ -1,0 +1,263 @@
+import { type RedemptionResponse, WEBKEY_JWT_TYPE } from '@webkey/protocol';
+import { errors as joseErrors } from 'jose';
+import { type CustomerScope, inCustomerTransaction } from '../accounts/customer-transaction.ts';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
+import type { VaultContext } from '../context.ts';
+import { open, seal } from '../crypto/aead.ts';
+import { unwrapDataKey } from '../crypto/data-keys.ts';
+import { sha256Hex } from '../crypto/encoding.ts';
+import { newId } from '../crypto/ids.ts';
+import { isUniqueViolation } from '../db/errors.ts';
+import { VaultError } from '../http/vault-error.ts';
+import type { VaultSigner } from '../signing/signing-keys.ts';
+import type { AuthenticatedVendor } from '../vendors/authenticate-vendor.ts';
+import { pairwiseSubject, readGrantedData } from './granted-data.ts';
+import { hashShortCode } from './short-codes.ts';
+import { webkeyStatus } from './webkey-summary.ts';
+import { consumeWebkeyUse, findWebkey, findWebkeyByShortCode } from './webkeys.repository.ts';
+import type { WebkeysTable } from './webkeys.table.ts';
+
+/** How long a redemption's Idempotency-Key is remembered. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
+/** Why a redemption was refused, as the customer's audit log records it. */
+export type RefusalReason = 'expired' | 'revoked' | 'used_up' | 'not_for_this_vendor';
+
+/**
+ * The one refusal every unredeemable key gets, whatever the reason: the same status and body,
+ * so a vendor (or a thief holding a stolen code) learns nothing about keys it cannot redeem.
+ */
+function refusal(reason: string): VaultError {
+  return new VaultError('webkey_refused', { privateDetail: `web key refused: ${reason}` });
+}
+
+class Refused extends Error {
+  constructor(readonly reason: RefusalReason) {
+    super(reason);
+  }
+}
+
+function refusalReason(
+  row: WebkeysTable,
+  vendorId: string,
+  now: number,
+): RefusalReason | undefined {
+  const status = webkeyStatus(row, now);
+  if (status === 'revoked') return 'revoked';
+  if (status === 'expired') return 'expired';
+  if (row.audience !== null && row.audience !== vendorId) return 'not_for_this_vendor';
+  if (status === 'used') return 'used_up';
+  return undefined;
+}
+
+/** What the vendor presented: the key itself, or its short code. */
+export type Presented = { key: string } | { code: string };
+
+function requestHash(presented: Presented): string {
+  return sha256Hex(
+    'key' in presented
+      ? `key:${presented.key}`
+      : `code:${hashShortCode(presented.code) ?? presented.code}`,
+  );
+}
+
+function idempotencyContext(vendorId: string, idempotencyKey: string): string {
+  return `webkey:idempotency:v1:${vendorId}:${idempotencyKey}`;
+}
+
+async function findStoredKey(
+  ctx: VaultContext,
+  signer: VaultSigner,
+  presented: Presented,
+): Promise<WebkeysTable | undefined> {
+  if ('code' in presented) {
+    const hash = hashShortCode(presented.code);
+    return hash ? findWebkeyByShortCode(ctx.db, hash) : undefined;
+  }
+  let jti: unknown;
+  try {
+    ({
+      payload: { jti },
+    } = await signer.verify(presented.key, WEBKEY_JWT_TYPE, {
+      requiredClaims: ['jti', 'exp', 'iat'],
+    }));
+  } catch (error) {
+    // Expired but genuine: still identify it, so the customer sees the refused attempt.
+    if (error instanceof joseErrors.JWTExpired) jti = error.payload.jti;
+    else return undefined;
+  }
+  return typeof jti === 'string' ? findWebkey(ctx.db, jti) : undefined;
+}
+
+async function replay(
+  ctx: VaultContext,
+  vendor: AuthenticatedVendor,
+  idempotencyKey: string,
+  hash: string,
+): Promise<RedemptionResponse | undefined> {
+  const stored = await ctx.db
+    .selectFrom('idempotency_records')
+    .innerJoin('customers', 'customers.id', 'idempotency_records.customer_id')
+    .select([
+      'request_hash',
+      'response',
+      'customer_id',
+      'expires_at',
+      'customers.data_key',
+      'customers.master_key_id',
+    ])
+    .where('vendor_id', '=', vendor.id)
+    .where('idempotency_key', '=', idempotencyKey)
+    .executeTakeFirst();
+  if (!stored || stored.expires_at <= ctx.clock().getTime()) return undefined;
+  if (stored.request_hash !== hash) throw new VaultError('idempotency_key_reused');
+  const dataKey = unwrapDataKey(ctx.keyring, stored.customer_id, {
+    wrapped: stored.data_key,
+    masterKeyId: stored.master_key_id,
+  });
+  return JSON.parse(
+    Buffer.from(
+      open(dataKey, stored.response, idempotencyContext(vendor.id, idempotencyKey)),
+    ).toString('utf8'),
+  );
+}
+
+/**
+ * Redeems a web key for an authenticated vendor. In one customer transaction: check the key,
+ * take one use (atomically), read exactly the granted data, append the "key redeemed" audit
+ * entry, and remember the answer under the vendor's Idempotency-Key. A refused key is audited
+ * for its customer with the reason, in a transaction of its own, and answered with the one
+ * indistinguishable refusal.
+ *
+ * @example
+ * const answer = await redeemWebkey(ctx, signer, vendor, { key: jws }, 'retry-1', meta);
+ */
+export async function redeemWebkey(
+  ctx: VaultContext,
+  signer: VaultSigner,
+  vendor: AuthenticatedVendor,
+  presented: Presented,
+  idempotencyKey: string | undefined,
+  meta: RequestMeta,
+): Promise<RedemptionResponse> {
+  const hash = requestHash(presented);
+  if (idempotencyKey) {
+    const previous = await replay(ctx, vendor, idempotencyKey, hash);
+    if (previous) return previous;
+  }
+  const row = await findStoredKey(ctx, signer, presented);
+  if (!row) throw refusal('unknown or forged key');
+  const scopeItems: string[] = JSON.parse(row.scope);
+  try {
+    return await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+      const now = ctx.clock().getTime();
+      const current = await findWebkey(scope.trx, row.id);
+      const reason = current ? refusalReason(current, vendor.id, now) : 'revoked';
+      if (reason) throw new Refused(reason);
+      if (!(await consumeWebkeyUse(scope.trx, row.id, vendor, now))) throw new Refused('used_up');
+      const granted = await readGrantedData(scope, scopeItems, ctx.clock());
+      const audit = await appendAudit(ctx, scope, {
+        event: 'key_redeemed',
+        vendor: { id: vendor.id, name: vendor.name },
+        keyId: row.id,
+        paths: [...Object.keys(granted.fields), ...Object.keys(granted.claims)],
+        purpose: row.purpose,
+        meta,
+      });
+      const answer: RedemptionResponse = {
+        redemptionId: newId('red', ctx.random),
+        keyId: row.id,
+        issuer: ctx.origin,
+        subject: pairwiseSubject(scope.dataKey, vendor.id),
+        redeemedAt: new Date(now).toISOString(),
+        purpose: row.purpose,
+        scope: scopeItems,
+        usesLeft: current!.uses_left - 1,
+        auditEntryId: audit.id,
+        ...granted,
+        key: 'key' in presented ? presented.key : await reissueToken(signer, current!),
+      };
+      if (idempotencyKey) await remember(ctx, scope, vendor.id, idempotencyKey, hash, answer, now);
+      return answer;
+    });
+  } catch (error) {
+    if (error instanceof Refused) {
+      await auditRefusal(ctx, row, vendor, error.reason, meta);
+      throw refusal(error.reason);
+    }
+    // The same Idempotency-Key raced itself: the first one's answer is the answer.
+    if (idempotencyKey && isUniqueViolation(error)) {
+      const previous = await replay(ctx, vendor, idempotencyKey, hash);
+      if (previous) return previous;
+    }
+    throw error;
+  }
+}
+
+async function remember(
+  ctx: VaultContext,
+  scope: CustomerScope,
+  vendorId: string,
+  idempotencyKey: string,
+  hash: string,
+  answer: RedemptionResponse,
+  now: number,
+): Promise<void> {
+  await scope.trx
+    .insertInto('idempotency_records')
+    .values({
+      vendor_id: vendorId,
+      idempotency_key: idempotencyKey,
+      request_hash: hash,
+      customer_id: scope.customerId,
+      response: seal(
+        scope.dataKey,
+        Buffer.from(JSON.stringify(answer), 'utf8'),
+        idempotencyContext(vendorId, idempotencyKey),
+        ctx.random,
+      ),
+      created_at: now,
+      expires_at: now + IDEMPOTENCY_TTL_MS,
+    })
+    .execute();
+}
+
+async function auditRefusal(
+  ctx: VaultContext,
+  row: WebkeysTable,
+  vendor: AuthenticatedVendor,
+  reason: RefusalReason,
+  meta: RequestMeta,
+): Promise<void> {
+  await inCustomerTransaction(ctx, row.customer_id, (scope) =>
+    appendAudit(ctx, scope, {
+      event: 'key_refused',
+      vendor: { id: vendor.id, name: vendor.name },
+      keyId: row.id,
+      paths: JSON.parse(row.scope),
+      purpose: row.purpose,
+      meta,
+      outcome: 'refused',
+      reason,
+    }),
+  );
+}
+
+/**
+ * The signed key for a short-code redemption, so the vendor can verify what it redeemed. The
+ * vault keeps no tokens; it signs the same claims again.
+ */
+async function reissueToken(signer: VaultSigner, row: WebkeysTable): Promise<string> {
+  return signer.sign(
+    {
+      jti: row.id,
+      iat: Math.floor(row.issued_at / 1000),
+      exp: Math.floor(row.expires_at / 1000),
+      scope: JSON.parse(row.scope),
+      purpose: row.purpose,
+      uses: row.uses_total,
+      ...(row.audience ? { aud: row.audience } : {}),
+    },
+    WEBKEY_JWT_TYPE,
+  );
+}
