@@ -43,7 +43,7 @@ export type WebkeyClaims = z.infer<typeof webkeyClaimsSchema>;
 
 /** A public JWK as vendors and vaults publish them (private members are refused). */
 export const publicJwkSchema = z
-  .object({
+  .looseObject({
     kty: z.enum(['EC', 'OKP']),
     crv: z.enum(['P-256', 'Ed25519']),
     x: z.string(),
@@ -52,7 +52,10 @@ export const publicJwkSchema = z
     alg: z.string().optional(),
     use: z.string().optional(),
   })
-  .refine((jwk) => !('d' in jwk), { message: 'a published key must not hold its private part' });
+  // Loose, so private members are seen (a plain object would strip them) and refused.
+  .refine((jwk) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in jwk), {
+    message: 'a published key must not hold its private part',
+  });
 
 /** A JSON Web Key Set of public keys. */
 export const jwksSchema = z.object({ keys: z.array(publicJwkSchema).min(1).max(10) });

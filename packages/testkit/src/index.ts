@@ -1,2 +1,3 @@
 export * from './soft-authenticator.ts';
+export * from './test-vendor.ts';
 export * from './vault-customer.ts';

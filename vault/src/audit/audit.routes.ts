@@ -1,11 +1,11 @@
 import { AUDIT_EVENTS, type AuditEvent } from '@webkey/protocol';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { requireSession, type SessionCookie } from '../accounts/session-cookie.ts';
 import type { VaultContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { VaultError } from '../http/vault-error.ts';
+import { customerDataKey } from '../records/record-crypto.ts';
 import { readAudit } from './audit-log.ts';
 import { auditToCsv, exportAudit } from './export-audit.ts';
 
@@ -38,9 +38,9 @@ export function auditRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<AppE
   const app = new Hono<AppEnv>();
   app.use('*', requireSession(ctx, cookie));
 
-  // Reads take the customer's lock too, for the data key and a consistent snapshot of the chain.
-  const withKey = <T>(customerId: string, work: (dataKey: Uint8Array) => Promise<T>) =>
-    inCustomerTransaction(ctx, customerId, ({ dataKey }) => work(dataKey));
+  // Reads need no transaction: each is one SELECT, a consistent snapshot of the chain.
+  const withKey = async <T>(customerId: string, work: (dataKey: Uint8Array) => Promise<T>) =>
+    work(await customerDataKey(ctx, ctx.db, customerId));
 
   app.get('/', async (c) => {
     const query = parseQuery(listQuery, c.req.query());

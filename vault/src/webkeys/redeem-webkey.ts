@@ -148,6 +148,9 @@ export async function redeemWebkey(
   const row = await findStoredKey(ctx, signer, presented);
   if (!row) throw refusal('unknown or forged key');
   const scopeItems: string[] = JSON.parse(row.scope);
+  // Signed before the transaction: the signer may read its keys, and on SQLite a query outside
+  // the transaction's connection would wait for it forever.
+  const token = 'key' in presented ? presented.key : await reissueToken(signer, row);
   try {
     return await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
       const now = ctx.clock().getTime();
@@ -175,7 +178,7 @@ export async function redeemWebkey(
         usesLeft: current!.uses_left - 1,
         auditEntryId: audit.id,
         ...granted,
-        key: 'key' in presented ? presented.key : await reissueToken(signer, current!),
+        key: token,
       };
       if (idempotencyKey) await remember(ctx, scope, vendor.id, idempotencyKey, hash, answer, now);
       return answer;

@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { main } from './cli.ts';
+import { HOME, harness } from './test-support.ts';
+
+const BIN = fileURLToPath(new URL('../bin/webkey-pos.js', import.meta.url));
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'webkey-pos-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A vault, a key file and the environment the CLI reads. */
+async function setup() {
+  const h = await harness({
+    records: { 'address.home': HOME },
+    claims: { 'profile.age_over_18': true },
+  });
+  const keyFile = join(await tempDir(), 'vendor-key.json');
+  await writeFile(keyFile, JSON.stringify(h.vendor.privateJwk));
+  const env = {
+    WEBKEY_POS_CLIENT_ID: h.vendor.vendorId,
+    WEBKEY_POS_KEY_FILE: keyFile,
+    WEBKEY_POS_TRUSTED_ISSUERS: ` https://vault.example, ${h.vault.issuer} `,
+  };
+  return { ...h, env };
+}
+
+function capture() {
+  const out = { stdout: '', stderr: '' };
+  return {
+    out,
+    io: {
+      stdout: (text: string) => {
+        out.stdout += text;
+      },
+      stderr: (text: string) => {
+        out.stderr += text;
+      },
+    },
+  };
+}
+
+describe('webkey-pos', () => {
+  it('redeems a key and prints the grant as JSON', async () => {
+    const { vault, env } = await setup();
+    const { key } = await vault.issueWebkey({
+      scope: ['address.home', 'profile.age_over_18', 'profile'],
+    });
+    const { out, io } = capture();
+    expect(await main(['redeem', key], env, io)).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({
+      issuer: vault.issuer,
+      subject: expect.stringMatching(/^sub_/),
+      purpose: 'Checkout',
+      fields: { 'address.home': HOME },
+      claims: { 'profile.age_over_18': true },
+      missing: ['profile'],
+      usesLeft: 0,
+      auditEntryId: expect.any(String),
+    });
+    expect(out.stderr).toBe('');
+  });
+
+  it('redeems a short code with --issuer', async () => {
+    const { vault, env } = await setup();
+    const { code } = await vault.issueWebkey({ scope: ['address.home'] });
+    const { out, io } = capture();
+    expect(await main(['redeem', code, '--issuer', vault.issuer], env, io)).toBe(0);
+    expect(JSON.parse(out.stdout).fields['address.home']).toEqual(HOME);
+  });
+
+  it('prints a refusal with its class and request id, exit 1', async () => {
+    const { vault, env } = await setup();
+    const { key, jti } = await vault.issueWebkey();
+    vault.revoke(jti);
+    const { out, io } = capture();
+    expect(await main(['redeem', key], env, io)).toBe(1);
+    expect(out.stderr).toMatch(
+      /^webkey-pos: WebkeyUsedOrRevokedError: The vault refused this web key: .* \(request id req_\w+\)\n$/,
+    );
+  });
+
+  it('asks for --issuer for a short code when several vaults are trusted, exit 1', async () => {
+    const { vault, env } = await setup();
+    const { io, out } = capture();
+    expect(await main(['redeem', (await vault.issueWebkey()).code], env, io)).toBe(1);
+    expect(out.stderr).toMatch(/InvalidRequestError: A short code does not say which vault/);
+  });
+
+  it.each([
+    [[]],
+    [['redeem']],
+    [['redeem', 'a', 'b']],
+    [['refund', 'x']],
+    [['redeem', 'x', '--bogus']],
+  ])('exits 2 on usage errors: %j', async (argv) => {
+    const { out, io } = capture();
+    expect(await main(argv, {}, io)).toBe(2);
+    expect(out.stderr).toMatch(/^webkey-pos: .*\n\nUsage:/);
+  });
+
+  it('names the bad variable, exit 2', async () => {
+    const { env } = await setup();
+    const { out, io } = capture();
+    const bad = { ...env, WEBKEY_POS_TRUSTED_ISSUERS: ' , ' };
+    expect(await main(['redeem', '7KQ2-M9XD-4TRA'], bad, io)).toBe(2);
+    expect(out.stderr).toMatch(/^webkey-pos: WEBKEY_POS_TRUSTED_ISSUERS: /);
+    const missing = { ...env, WEBKEY_POS_KEY_FILE: '/nonexistent/key.json' };
+    expect(await main(['redeem', '7KQ2-M9XD-4TRA'], missing, io)).toBe(2);
+    expect(out.stderr).toMatch(/WEBKEY_POS_KEY_FILE: cannot read/);
+  });
+
+  it('keygen writes a private key once, mode 0600, and prints the public key', async () => {
+    const file = join(await tempDir(), 'key.json');
+    const { out, io } = capture();
+    expect(await main(['keygen', file, '--alg', 'EdDSA'], {}, io)).toBe(0);
+    const privateJwk = JSON.parse(await readFile(file, 'utf8'));
+    const publicJwk = JSON.parse(out.stdout);
+    expect(privateJwk).toMatchObject({ kty: 'OKP', crv: 'Ed25519', d: expect.any(String) });
+    expect(publicJwk).toEqual({ ...privateJwk, d: undefined });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await main(['keygen', file], {}, io)).toBe(1);
+  });
+
+  it('runs as a bin through tsx', async () => {
+    const { vault, env } = await setup();
+    const { key } = await vault.issueWebkey({ scope: ['address.home'] });
+    const { stdout } = await promisify(execFile)(BIN, ['redeem', key], {
+      env: { ...process.env, ...env },
+    });
+    expect(JSON.parse(stdout).fields['address.home']).toEqual(HOME);
+    const usage = await promisify(execFile)(BIN, []).catch((error: { code: number }) => error);
+    expect(usage).toMatchObject({ code: 2 });
+  }, 20_000);
+});

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidRequestError,
+  VaultResponseError,
+  VendorAuthenticationError,
+  WebkeyExpiredError,
+  WebkeyNotForYouError,
+  WebkeyUsedOrRevokedError,
+} from './errors.ts';
+import { HOME, harness } from './test-support.ts';
+import { json, problem } from './testing/index.ts';
+import { generateVendorKeyPair } from './vendor-keys.ts';
+
+describe('refused keys', () => {
+  it('still sends an expired key (the vault audits the refusal) and explains the refusal', async () => {
+    const { vault, client } = await harness();
+    const { key } = await vault.issueWebkey({ expiresIn: -60 });
+    const error = await client.redeem(key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WebkeyExpiredError);
+    expect(error).toMatchObject({ code: 'webkey_refused', status: 403 });
+    expect(vault.redemptions).toHaveLength(1);
+  });
+
+  it("still sends another vendor's key and says it is not for us", async () => {
+    const { vault, client } = await harness();
+    const { key } = await vault.issueWebkey({ aud: 'https://other-shop.example/vendor.json' });
+    const error = await client.redeem(key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WebkeyNotForYouError);
+    expect(vault.redemptions).toHaveLength(1);
+  });
+
+  it('reports a used-up key as used, revoked or unknown, with the request id', async () => {
+    const { vault, client } = await harness();
+    const { key } = await vault.issueWebkey({ uses: 1 });
+    await client.redeem(key);
+    const error = await client.redeem(key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WebkeyUsedOrRevokedError);
+    expect(error).toMatchObject({ code: 'webkey_refused', status: 403 });
+    expect((error as WebkeyUsedOrRevokedError).requestId).toMatch(/^req_/);
+    expect((error as Error).message).toMatch(/used up, revoked, or unknown/);
+  });
+
+  it('reports a revoked key the same way', async () => {
+    const { vault, client } = await harness();
+    const { key, jti } = await vault.issueWebkey();
+    vault.revoke(jti);
+    await expect(client.redeem(key)).rejects.toBeInstanceOf(WebkeyUsedOrRevokedError);
+  });
+
+  it('maps invalid_client to VendorAuthenticationError', async () => {
+    const { vault, makeClient } = await harness();
+    const { privateJwk } = await generateVendorKeyPair(); // not in the vendor metadata
+    const error = await makeClient({ privateKey: privateJwk })
+      .redeem((await vault.issueWebkey()).key)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VendorAuthenticationError);
+    expect(error).toMatchObject({ code: 'invalid_client', status: 401 });
+    expect((error as VendorAuthenticationError).requestId).toMatch(/^req_/);
+  });
+
+  it('maps invalid_request to InvalidRequestError with the vault detail', async () => {
+    const { vault, client } = await harness();
+    vault.script(() => problem('invalid_request', { detail: 'code: too long' }));
+    const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect(error).toMatchObject({ code: 'invalid_request', detail: 'code: too long' });
+  });
+});
+
+describe('answers that break the protocol', () => {
+  it('refuses a malformed 200 body', async () => {
+    const { vault, client } = await harness();
+    vault.script(() => json(200, { fields: 'everything' }));
+    const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect(error).toMatchObject({ code: 'unexpected_response', status: 200 });
+    expect((error as VaultResponseError).requestId).toMatch(/^req_/);
+  });
+
+  it('refuses a 200 that is not JSON', async () => {
+    const { vault, client } = await harness();
+    vault.script(() => ({ status: 200, body: '<html>', headers: { 'content-type': 'text/html' } }));
+    await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toBeInstanceOf(
+      VaultResponseError,
+    );
+  });
+
+  it('refuses a redemption answered in the name of another issuer', async () => {
+    const { vault, client } = await harness();
+    vault.script(async (request, actions) => {
+      const answer = await actions.redeem(request);
+      if ('hangUp' in answer) return answer;
+      return { ...answer, body: { ...(answer.body as object), issuer: 'https://evil.example' } };
+    });
+    await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toThrow(
+      /answered as https:\/\/evil.example/,
+    );
+  });
+
+  it('refuses fields outside the key scope', async () => {
+    const { vault, client } = await harness({
+      records: { 'address.home': HOME, profile: { legalName: 'Ada' } },
+    });
+    vault.script(async (request, actions) => {
+      const answer = await actions.redeem(request);
+      if ('hangUp' in answer) return answer;
+      const body = answer.body as { fields: Record<string, unknown> };
+      body.fields.profile = { category: 'profile', versionId: 'v1', value: { legalName: 'Ada' } };
+      return answer;
+    });
+    const error = await client
+      .redeem((await vault.issueWebkey({ scope: ['address.home'] })).key)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect(error).toMatchObject({ detail: 'profile' });
+  });
+
+  it('refuses a discovery document naming another issuer, before sending the key', async () => {
+    const { vault, client } = await harness();
+    vault.setDiscovery({ issuer: 'https://vault.example' });
+    const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect((error as Error).message).toMatch(/names the issuer https:\/\/vault.example/);
+    expect(vault.redemptions).toEqual([]);
+    expect(vault.requests.some((r) => r.startsWith('GET /jwks'))).toBe(false);
+  });
+
+  it('refuses a field value that breaks its category schema when read', async () => {
+    const { vault, client } = await harness({ records: { 'address.home': { lines: [] } } });
+    const redemption = await client.redeem(
+      (await vault.issueWebkey({ scope: ['address.home'] })).key,
+    );
+    expect(() => redemption.field('address.home')).toThrow(VaultResponseError);
+  });
+});

@@ -1,0 +1,140 @@
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidRequestError,
+  RateLimitedError,
+  VaultResponseError,
+  VaultUnreachableError,
+  VendorAuthenticationError,
+  WebkeyUsedOrRevokedError,
+} from './errors.ts';
+import { harness } from './test-support.ts';
+import type { RedemptionScript, ScriptedAnswer } from './testing/index.ts';
+import { problem } from './testing/index.ts';
+
+/** Answers with `answers` in turn, then behaves like a vault. */
+function sequence(...answers: ScriptedAnswer[]): RedemptionScript {
+  return (request, actions) => answers.shift() ?? actions.redeem(request);
+}
+
+/** A port on 127.0.0.1 with nothing listening. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('retries', () => {
+  it('retries a 503 with the same Idempotency-Key and a fresh assertion, then succeeds', async () => {
+    const { vault, client, sleeps } = await harness();
+    vault.script(sequence(problem('service_unavailable'), problem('internal_error')));
+    const { key } = await vault.issueWebkey();
+
+    await expect(client.redeem(key)).resolves.toMatchObject({ issuer: vault.issuer });
+
+    expect(vault.redemptions).toHaveLength(3);
+    const keys = new Set(vault.redemptions.map((r) => r.idempotencyKey));
+    expect(keys.size).toBe(1);
+    const assertions = vault.redemptions.map((r) => String(r.body.client_assertion));
+    const jtis = assertions.map(
+      (a) => JSON.parse(Buffer.from(a.split('.')[1]!, 'base64url').toString()).jti,
+    );
+    expect(new Set(jtis).size).toBe(3);
+    // Full jitter under a cap: attempt 1 waits < 100 ms, attempt 2 < 200 ms.
+    expect(sleeps).toHaveLength(2);
+    expect(sleeps[0]).toBeLessThan(100);
+    expect(sleeps[1]).toBeLessThan(200);
+  });
+
+  it('retries a 409 and a dropped connection', async () => {
+    const { vault, client } = await harness();
+    vault.script(sequence(problem('conflict'), { hangUp: true }));
+    await client.redeem((await vault.issueWebkey()).key);
+    expect(vault.redemptions).toHaveLength(3);
+  });
+
+  it('gives up after 3 attempts and reports the last 5xx with its request id', async () => {
+    const { vault, client } = await harness();
+    vault.script(() => problem('service_unavailable'));
+    const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect(error).toMatchObject({ code: 'service_unavailable', status: 503 });
+    expect((error as VaultResponseError).requestId).toMatch(/^req_/);
+    expect(vault.redemptions).toHaveLength(3);
+  });
+
+  it.each([
+    ['invalid_request', InvalidRequestError],
+    ['invalid_client', VendorAuthenticationError],
+    ['webkey_refused', WebkeyUsedOrRevokedError],
+    ['idempotency_key_reused', InvalidRequestError],
+  ] as const)('does not retry %s', async (code, errorClass) => {
+    const { vault, client, sleeps } = await harness();
+    vault.script(() => problem(code));
+    await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toBeInstanceOf(errorClass);
+    expect(vault.redemptions).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('waits out a short Retry-After on 429', async () => {
+    const { vault, client, sleeps } = await harness();
+    vault.script(sequence(problem('rate_limited', { headers: { 'retry-after': '2' } })));
+    await client.redeem((await vault.issueWebkey()).key);
+    expect(sleeps).toEqual([2000]);
+    expect(vault.redemptions).toHaveLength(2);
+  });
+
+  it('stops at a Retry-After beyond the cap and reports it', async () => {
+    const { vault, client } = await harness();
+    vault.script(() => problem('rate_limited', { headers: { 'retry-after': '120' } }));
+    const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect(error).toMatchObject({ retryAfterSeconds: 120, status: 429 });
+    expect(vault.redemptions).toHaveLength(1);
+  });
+
+  it('reports a refused connection as VaultUnreachableError after 3 attempts', async () => {
+    const { vault, makeClient, fetches, sleeps } = await harness();
+    const issuer = `http://127.0.0.1:${await closedPort()}`;
+    const client = makeClient({ trust: { issuers: [issuer] } });
+    const error = await client.redeem('7KQ2-M9XD-4TRA').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultUnreachableError);
+    expect(error).toMatchObject({ code: 'vault_unreachable' });
+    expect((error as Error).message).toMatch(/after 3 attempts/);
+    expect(fetches).toEqual(Array(3).fill(`GET ${issuer}/.well-known/webkey-vault`));
+    expect(sleeps).toHaveLength(2);
+    expect(vault.requests).toEqual([]);
+  });
+
+  it('reports an unreachable redemption endpoint the same way', async () => {
+    const { vault, client, fetches } = await harness();
+    const endpoint = `http://127.0.0.1:${await closedPort()}/redeem`;
+    vault.setDiscovery({ redemption_endpoint: endpoint });
+    await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toBeInstanceOf(
+      VaultUnreachableError,
+    );
+    expect(fetches.filter((f) => f === `POST ${endpoint}`)).toHaveLength(3);
+  });
+
+  it('stops at once when the caller aborts', async () => {
+    const { vault, client } = await harness();
+    const controller = new AbortController();
+    vault.script(() => {
+      controller.abort(new Error('clerk cancelled'));
+      return problem('service_unavailable');
+    });
+    await expect(
+      client.redeem((await vault.issueWebkey()).key, { signal: controller.signal }),
+    ).rejects.toThrow('clerk cancelled');
+    expect(vault.redemptions).toHaveLength(1);
+  });
+
+  it('reuses a caller-supplied Idempotency-Key', async () => {
+    const { vault, client } = await harness();
+    await client.redeem((await vault.issueWebkey()).key, { idempotencyKey: 'pos-42-sale-7' });
+    expect(vault.redemptions[0]?.idempotencyKey).toBe('pos-42-sale-7');
+  });
+});

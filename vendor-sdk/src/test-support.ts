@@ -1,0 +1,63 @@
+import { onTestFinished } from 'vitest';
+import type { TestVault, TestVaultOptions } from './testing/index.ts';
+import { startTestVault, testVendor } from './testing/index.ts';
+import type { TestVendor } from './testing/test-vendor.ts';
+import type { VendorClientOptions } from './vendor-client.ts';
+import { VendorClient } from './vendor-client.ts';
+
+/** A vendor, a test vault that knows it, and a client whose HTTP calls and waits are recorded. */
+export interface Harness {
+  vendor: TestVendor;
+  vault: TestVault;
+  client: VendorClient;
+  /** Every fetch the client made: `METHOD url`. */
+  fetches: string[];
+  /** Every backoff the client asked for, in ms (the sleep itself is a no-op). */
+  sleeps: number[];
+  /** Builds another client on the same vendor, vault and recorders. */
+  makeClient(overrides?: Partial<VendorClientOptions>): VendorClient;
+}
+
+/**
+ * Starts a harness; the vault closes when the test finishes.
+ *
+ * @example
+ * const { vault, client } = await harness({ records: { profile: { legalName: 'Ada' } } });
+ */
+export async function harness(
+  vaultOptions: TestVaultOptions = {},
+  clientOptions: Partial<VendorClientOptions> = {},
+): Promise<Harness> {
+  const vendor = await testVendor();
+  const vault = await startTestVault({ vendorKeys: vendor.vendorKeys, ...vaultOptions });
+  onTestFinished(() => vault.close());
+  const fetches: string[] = [];
+  const sleeps: number[] = [];
+  const makeClient = (overrides: Partial<VendorClientOptions> = {}) =>
+    new VendorClient({
+      clientId: vendor.vendorId,
+      privateKey: vendor.privateJwk,
+      trust: { issuers: [vault.issuer] },
+      fetch: (url, init) => {
+        fetches.push(`${init.method} ${url}`);
+        return fetch(url, init);
+      },
+      retry: {
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+      },
+      ...clientOptions,
+      ...overrides,
+    });
+  return { vendor, vault, client: makeClient(), fetches, sleeps, makeClient };
+}
+
+/** A valid home address record. */
+export const HOME = {
+  recipient: 'Ada Lovelace',
+  lines: ['12 St James Square'],
+  locality: 'London',
+  postalCode: 'SW1Y 4JH',
+  country: 'GB',
+};

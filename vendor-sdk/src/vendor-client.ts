@@ -1,0 +1,301 @@
+import type {
+  RedemptionRequest,
+  RedemptionResponse,
+  VaultMetadata,
+  WebkeyClaims,
+} from '@webkey/protocol';
+import {
+  CLIENT_ASSERTION_TYPE,
+  redemptionRequestSchema,
+  redemptionResponseSchema,
+} from '@webkey/protocol';
+import type { JWTVerifyGetKey } from 'jose';
+import type { SigningKey, VendorPrivateKey } from './client-assertion.ts';
+import { loadSigningKey, signClientAssertion } from './client-assertion.ts';
+import type { Clock, FetchLike, RandomBytes } from './deps.ts';
+import { globalFetch, randomId, systemClock, systemRandom } from './deps.ts';
+import type { RefusalHint } from './errors.ts';
+import {
+  InvalidRequestError,
+  UntrustedIssuerError,
+  VaultResponseError,
+  WebkeyInvalidError,
+} from './errors.ts';
+import type { RedeemInput } from './redeem-input.ts';
+import { parseRedeemInput } from './redeem-input.ts';
+import { Redemption } from './redemption.ts';
+import type { RetryOptions, SenderDeps } from './retrying-sender.ts';
+import { retrySettings, sendWithRetries } from './retrying-sender.ts';
+import type { TrustPolicy } from './trust.ts';
+import { isTrustedIssuer, soleTrustedIssuer } from './trust.ts';
+import { errorFromResponse, readBody, requestIdOf } from './vault-answers.ts';
+import { VaultDirectory } from './vault-directory.ts';
+import { verifyWebkey } from './verify-webkey.ts';
+
+/**
+ * How to build a {@link VendorClient}.
+ *
+ * @example
+ * const options: VendorClientOptions = { clientId, privateKey, trust: { issuers: [issuer] } };
+ */
+export interface VendorClientOptions {
+  /** The vendor's id: the https URL of its metadata document. */
+  clientId: string;
+  /** The private key whose public half the metadata document lists. */
+  privateKey: VendorPrivateKey;
+  /** The `kid` to send; by default the JWK's `kid` or its thumbprint. */
+  keyId?: string;
+  /** Which vaults' keys to accept. */
+  trust: TrustPolicy;
+  /** Default: the global `fetch`. */
+  fetch?: FetchLike;
+  /** Default: `() => new Date()`. */
+  clock?: Clock;
+  /** Default: `crypto.getRandomValues`. */
+  random?: RandomBytes;
+  retry?: RetryOptions;
+}
+
+/**
+ * Per-call options of {@link VendorClient.redeem}.
+ *
+ * @example
+ * await client.redeem('7KQ2-M9XD-4TRA', { issuer: 'https://vault.example', signal: AbortSignal.timeout(15_000) });
+ */
+export interface RedeemOptions {
+  /**
+   * The vault to ask. Needed for a short code unless the trust policy lists exactly one issuer;
+   * for a web key it must equal the key's `iss` when given.
+   */
+  issuer?: string;
+  /**
+   * Reused on every retry; pass your own to retry a whole `redeem()` safely after a
+   * {@link VaultUnreachableError}. Default: a fresh random value per call.
+   */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Redeems web keys from any trusted vault: verifies the key locally, authenticates as the
+ * vendor with a fresh client assertion per attempt, retries safely, and returns the grant.
+ *
+ * @example
+ * const client = new VendorClient({
+ *   clientId: 'https://shop.example/webkey-vendor.json',
+ *   privateKey: JSON.parse(await readFile('vendor-key.json', 'utf8')),
+ *   trust: { issuers: ['https://vault.example'] },
+ * });
+ * const redemption = await client.redeem(scannedQrText);
+ * console.log(redemption.field('address.home')?.locality);
+ */
+export class VendorClient {
+  /** The vendor's id (its metadata document URL). */
+  readonly clientId: string;
+  readonly #trust: TrustPolicy;
+  readonly #deps: SenderDeps;
+  readonly #directory: VaultDirectory;
+  readonly #signingKey: Promise<SigningKey>;
+
+  constructor(options: VendorClientOptions) {
+    if (!isHttpUrl(options.clientId)) {
+      throw new TypeError('clientId must be the URL of the vendor metadata document');
+    }
+    if (typeof options.trust !== 'function' && !Array.isArray(options.trust?.issuers)) {
+      throw new TypeError('trust must be { issuers: [...] } or a function (issuer) => boolean');
+    }
+    this.clientId = options.clientId;
+    this.#trust = options.trust;
+    this.#deps = {
+      fetch: options.fetch ?? globalFetch,
+      clock: options.clock ?? systemClock,
+      random: options.random ?? systemRandom,
+      retry: retrySettings(options.retry),
+    };
+    this.#directory = new VaultDirectory(this.#deps);
+    this.#signingKey = loadSigningKey(options.privateKey, options.keyId);
+    // A bad key surfaces on the first redeem(), not as an unhandled rejection.
+    this.#signingKey.catch(() => {});
+  }
+
+  /**
+   * Redeems a web key (the QR code's text) or a short code and returns the granted fields.
+   * Nothing is sent for an untrusted vault or a key that fails verification.
+   *
+   * @example
+   * try {
+   *   const redemption = await client.redeem(scanned);
+   *   fillForm(redemption.field('profile'), redemption.field('insurance.primary'));
+   * } catch (error) {
+   *   if (error instanceof WebkeyExpiredError) askForNewKey();
+   *   else throw error;
+   * }
+   */
+  async redeem(input: string, options: RedeemOptions = {}): Promise<Redemption> {
+    const parsed = parseRedeemInput(input);
+    const issuer = this.#issuerFor(parsed, options.issuer);
+    // Trust first: an attacker's QR code must not make us fetch its URLs.
+    if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+    const metadata = await this.#directory.metadata(issuer, options.signal);
+    const getKey = this.#directory.keyResolver(metadata, options.signal);
+
+    let refusal: RefusalHint;
+    let keyClaims: WebkeyClaims | undefined;
+    if (parsed.kind === 'key') {
+      const { claims, expired } = await verifyWebkey(parsed.key, {
+        issuer,
+        getKey,
+        now: this.#deps.clock(),
+      });
+      keyClaims = claims;
+      // Expired and other-vendor keys are still sent: the vault records the refusal in the
+      // customer's activity log, and stays the authority on time and binding.
+      if (claims.aud !== undefined && claims.aud !== this.clientId) refusal = 'not_for_you';
+      else if (expired) refusal = 'expired';
+    }
+
+    const response = await this.#post(metadata, parsed, options);
+    if (response.status !== 200) {
+      throw await errorFromResponse(response, refusal, this.#deps.clock());
+    }
+    const requestId = requestIdOf(response);
+    const answer = await readBody(response, redemptionResponseSchema, 'redemption answer');
+    await this.#checkAnswer(answer, { issuer, parsed, keyClaims, getKey, requestId });
+    return new Redemption(answer, requestId);
+  }
+
+  #issuerFor(parsed: RedeemInput, requested: string | undefined): string {
+    if (parsed.kind === 'key') {
+      if (requested !== undefined && requested !== parsed.issuer) {
+        throw new UntrustedIssuerError(
+          parsed.issuer,
+          `This web key was issued by ${parsed.issuer}, not by ${requested} as requested.`,
+        );
+      }
+      if (!isHttpUrl(parsed.issuer)) {
+        throw new WebkeyInvalidError('This web key names no vault URL.', {
+          code: 'webkey_invalid',
+        });
+      }
+      return parsed.issuer;
+    }
+    const issuer = requested ?? soleTrustedIssuer(this.#trust);
+    if (issuer === undefined) {
+      throw new InvalidRequestError(
+        'A short code does not say which vault issued it: pass { issuer } to redeem(), or trust exactly one issuer.',
+        { code: 'issuer_required' },
+      );
+    }
+    if (!isHttpUrl(issuer)) throw new TypeError(`issuer ${issuer} is not a URL`);
+    return issuer;
+  }
+
+  async #post(
+    metadata: VaultMetadata,
+    parsed: RedeemInput,
+    options: RedeemOptions,
+  ): Promise<Response> {
+    const idempotencyKey = options.idempotencyKey ?? randomId(this.#deps.random);
+    if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+      throw new TypeError('idempotencyKey must be 1 to 255 visible ASCII characters');
+    }
+    const signingKey = await this.#signingKey;
+    const subject =
+      parsed.kind === 'key'
+        ? { key: parsed.key }
+        : { code: parsed.code.length <= 64 ? parsed.code : parsed.normalized };
+    return sendWithRetries(this.#deps, {
+      url: metadata.redemption_endpoint,
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        'idempotency-key': idempotencyKey,
+      },
+      // Rebuilt per attempt: a fresh assertion (new jti, new iat) every time.
+      body: async () => {
+        const body: RedemptionRequest = redemptionRequestSchema.parse({
+          ...subject,
+          client_assertion_type: CLIENT_ASSERTION_TYPE,
+          client_assertion: await signClientAssertion(signingKey, {
+            clientId: this.clientId,
+            audience: metadata.issuer,
+            now: this.#deps.clock(),
+            jti: randomId(this.#deps.random),
+          }),
+        });
+        return JSON.stringify(body);
+      },
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
+  /**
+   * Defence in depth on a 200: the answer must come from the vault we asked, be about the key
+   * we sent (or, for a short code, carry a key of that vault that verifies), and grant nothing
+   * outside the key's scope.
+   */
+  async #checkAnswer(
+    answer: RedemptionResponse,
+    context: {
+      issuer: string;
+      parsed: RedeemInput;
+      keyClaims: WebkeyClaims | undefined;
+      getKey: JWTVerifyGetKey;
+      requestId: string | undefined;
+    },
+  ): Promise<void> {
+    const refuse = (message: string, detail?: string) =>
+      new VaultResponseError(message, {
+        code: 'unexpected_response',
+        status: 200,
+        requestId: context.requestId,
+        ...(detail === undefined ? {} : { detail }),
+      });
+    if (answer.issuer !== context.issuer) {
+      throw refuse(`The vault answered as ${answer.issuer}, not ${context.issuer}.`);
+    }
+    let claims = context.keyClaims;
+    if (context.parsed.kind === 'key') {
+      if (answer.key !== context.parsed.key) throw refuse('The vault answered about another key.');
+    } else {
+      try {
+        // An expired answer key is accepted: the vault, not our clock, decides expiry.
+        ({ claims } = await verifyWebkey(answer.key, {
+          issuer: context.issuer,
+          getKey: context.getKey,
+          now: this.#deps.clock(),
+        }));
+      } catch (error) {
+        if (!(error instanceof WebkeyInvalidError)) throw error;
+        throw refuse(
+          'The key the vault returned for the short code does not verify.',
+          error.detail,
+        );
+      }
+    }
+    if (claims === undefined) throw refuse('The vault answered without a key.');
+    if (answer.keyId !== claims.jti) throw refuse('The vault answered with another key id.');
+    if (claims.aud !== undefined && claims.aud !== this.clientId) {
+      throw refuse('The vault redeemed a key bound to another vendor.');
+    }
+    // A vendor never receives an item outside the key's scope (a non-negotiable of the
+    // protocol); checked here too, so a faulty vault cannot push data we must not hold.
+    const scope = new Set(claims.scope);
+    const outside = [...Object.keys(answer.fields), ...Object.keys(answer.claims)].filter(
+      (item) => !scope.has(item),
+    );
+    if (outside.length > 0) {
+      throw refuse('The vault sent items outside the key scope.', outside.join(', '));
+    }
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'https:' || protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
