@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { verifyAuditExport } from '@webkey/protocol';
+import type { JSONWebKeySet } from 'jose';
 import { ConfigError, loadConfig, type VaultConfig } from './config.ts';
 import {
   generateMasterKey,
@@ -11,6 +14,7 @@ import { countByMasterKey, rewrapAll } from './crypto/rotate-master-key.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { systemRandom } from './deps.ts';
+import { rotateSigningKey } from './signing/signing-keys.ts';
 import { startVault } from './vault.ts';
 
 const USAGE = `Usage: webkey-vault <command>
@@ -19,6 +23,10 @@ Commands:
   serve                 start the vault (default)
   migrate               apply pending database migrations and exit
   keys rotate-master    re-wrap every customer data key under a new master key
+  keys rotate-signing [--grace-hours N]
+                        sign with a new key; old keys verify for N hours (default 25)
+  audit verify FILE [--jwks FILE]
+                        verify an exported audit log; names the first bad entry
 
 Configuration comes from environment variables; see docs/operations.md.`;
 
@@ -97,6 +105,68 @@ async function rotateMaster(config: VaultConfig): Promise<void> {
   }
 }
 
+function usage(message: string): number {
+  process.stderr.write(`${message}\n\n${USAGE}\n`);
+  return 2;
+}
+
+/** The value after `name` in `args`, or `fallback`. */
+function option(args: string[], name: string, fallback: string): string {
+  const index = args.indexOf(name);
+  return index === -1 ? fallback : (args[index + 1] ?? '');
+}
+
+async function rotateSigning(config: VaultConfig, graceMs: number): Promise<void> {
+  const database = openDatabase(config.database);
+  try {
+    await migrateToLatest(database.db, database.engine);
+    const keyring = loadMasterKeyring(config, systemRandom);
+    const { kid, retired } = await rotateSigningKey(
+      database.db,
+      keyring,
+      systemRandom,
+      Date.now(),
+      graceMs,
+    );
+    process.stdout.write(
+      `signing with ${kid}; ${retired.length ? `${retired.join(', ')} verify until ${new Date(Date.now() + graceMs).toISOString()}` : 'no previous key'}\n`,
+    );
+    process.stdout.write('running vaults pick up the new key within 30 seconds\n');
+  } finally {
+    await database.close();
+  }
+}
+
+async function verifyAuditFile(file: string, jwksFile: string): Promise<number> {
+  let exported: unknown;
+  let jwks: JSONWebKeySet | undefined;
+  try {
+    exported = JSON.parse(readFileSync(file, 'utf8'));
+    if (jwksFile) jwks = JSON.parse(readFileSync(jwksFile, 'utf8')) as JSONWebKeySet;
+  } catch (error) {
+    process.stderr.write(
+      `webkey-vault: cannot read ${jwksFile && !jwks ? jwksFile : file}: ${(error as Error).message}\n`,
+    );
+    return 1;
+  }
+  const result = await verifyAuditExport(exported, jwks ? { jwks } : {});
+  if (result.ok) {
+    process.stdout.write(`ok: ${result.entries} entries verified; head ${result.head}\n`);
+    if (!jwks)
+      process.stdout.write(
+        "(checked against the keys inside the export; pass --jwks with the vault's JWKS to check who signed it)\n",
+      );
+    return 0;
+  }
+  const { firstBad } = result;
+  const where =
+    firstBad.seq !== undefined
+      ? `entry ${firstBad.seq}${firstBad.id ? ` (${firstBad.id})` : ''}`
+      : `position ${firstBad.index + 1}`;
+  process.stdout.write(`FAILED at ${where}: ${firstBad.reason}\n`);
+  return 1;
+}
+
 /**
  * The `webkey-vault` command line.
  *
@@ -123,8 +193,16 @@ export async function main(argv: string[], environment: NodeJS.ProcessEnv): Prom
       await rotateMaster(config);
       return 0;
     }
-    process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${USAGE}\n`);
-    return 2;
+    if (command === 'keys' && rest[0] === 'rotate-signing') {
+      const grace = option(rest.slice(1), '--grace-hours', '25');
+      if (!/^\d+(\.\d+)?$/.test(grace)) return usage('--grace-hours takes a number of hours');
+      await rotateSigning(config, Number(grace) * 3600 * 1000);
+      return 0;
+    }
+    if (command === 'audit' && rest[0] === 'verify' && rest[1] !== undefined) {
+      return verifyAuditFile(rest[1], option(rest.slice(2), '--jwks', ''));
+    }
+    return usage(`unknown command: ${argv.join(' ')}`);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof MasterKeyError) {
       process.stderr.write(`webkey-vault: ${error.message}\n`);

@@ -16,10 +16,14 @@ import {
   systemClock,
   systemRandom,
 } from './deps.ts';
+import { sweepExpired } from './housekeeping.ts';
 import type { AppEnv } from './http/app-env.ts';
 import { VaultSigner } from './signing/signing-keys.ts';
 import { type JsonFetcher, safeFetchJson } from './vendors/safe-fetch.ts';
 import { VendorRegistry } from './vendors/vendor-registry.ts';
+
+/** How often expired challenges, sessions, assertion ids and idempotency records are deleted. */
+const SWEEP_INTERVAL_MS = 60_000;
 
 /** Dependencies a caller may replace; tests inject a clock, random source and logger. */
 export interface VaultDependencies {
@@ -124,6 +128,13 @@ export async function startVault(
   }
   const app = buildApp(opened.ctx);
   handler = app;
+  const { ctx } = opened;
+  const sweeper = setInterval(() => {
+    sweepExpired(ctx.db, ctx.clock().getTime()).catch((error: unknown) =>
+      ctx.logger.warn('sweep_failed', { error: (error as Error).message }),
+    );
+  }, SWEEP_INTERVAL_MS);
+  sweeper.unref();
   return {
     url: origin,
     port,
@@ -131,6 +142,7 @@ export async function startVault(
     app,
     ctx: opened.ctx,
     close: async () => {
+      clearInterval(sweeper);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ('closeIdleConnections' in server) server.closeIdleConnections();

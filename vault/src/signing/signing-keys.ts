@@ -8,6 +8,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
   type JWTVerifyResult,
+  errors as joseErrors,
   jwtVerify,
   SignJWT,
 } from 'jose';
@@ -166,14 +167,27 @@ export class VaultSigner {
     typ: string,
     options: Omit<JWTVerifyOptions, 'typ' | 'algorithms' | 'issuer' | 'currentDate'> = {},
   ): Promise<JWTVerifyResult> {
-    const { verifier } = await this.keys();
-    return jwtVerify(token, verifier, {
-      ...options,
-      typ,
-      algorithms: [SIGNING_ALGORITHM],
-      issuer: this.issuer,
-      currentDate: this.clock(),
-    });
+    const verifyWith = async (keys: LoadedKeys) =>
+      jwtVerify(token, keys.verifier, {
+        ...options,
+        typ,
+        algorithms: [SIGNING_ALGORITHM],
+        issuer: this.issuer,
+        currentDate: this.clock(),
+      });
+    const keys = await this.keys();
+    try {
+      return await verifyWith(keys);
+    } catch (error) {
+      // Another instance may have rotated moments ago: look again, at most once per second.
+      if (
+        !(error instanceof joseErrors.JWKSNoMatchingKey) ||
+        this.clock().getTime() - keys.loadedAt < 1000
+      )
+        throw error;
+      await this.reload();
+      return verifyWith(this.#loaded!);
+    }
   }
 
   /** Re-reads the keys now (after a rotation in this process). */
