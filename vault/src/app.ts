@@ -15,6 +15,8 @@ import { recordsRoutes } from './records/records.routes.ts';
 import { redemptionRoutes } from './webkeys/redemption.routes.ts';
 import { webkeysRoutes } from './webkeys/webkeys.routes.ts';
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /**
  * The composition root of the HTTP surface: middleware and every feature's routes, built from
  * the vault's dependencies. No feature reads configuration or globals.
@@ -45,6 +47,11 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   app.use('/vendor/*', limit);
   // The customer API is cookie-authenticated, hence the CSRF guard; the vendor API is not.
   app.use('/api/*', originGuard(ctx.origin));
+  // No write is acknowledged before it is durable (group commit; see db/group-commit.ts).
+  app.use('*', async (c, next) => {
+    await next();
+    if (!SAFE_METHODS.has(c.req.method)) await ctx.durability.flush();
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.route('/', discoveryRoutes(ctx));

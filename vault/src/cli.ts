@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { verifyAuditExport } from '@webkey/protocol';
+import { verifyAuditExport, WEBKEY_LIFETIME } from '@webkey/protocol';
 import type { JSONWebKeySet } from 'jose';
 import { ConfigError, loadConfig, type VaultConfig } from './config.ts';
 import {
@@ -195,7 +195,13 @@ export async function main(argv: string[], environment: NodeJS.ProcessEnv): Prom
     }
     if (command === 'keys' && rest[0] === 'rotate-signing') {
       const grace = option(rest.slice(1), '--grace-hours', '25');
-      if (!/^\d+(\.\d+)?$/.test(grace)) return usage('--grace-hours takes a number of hours');
+      // Keys already handed out must keep verifying until the longest of them expires.
+      const minimum = WEBKEY_LIFETIME.max / 3600;
+      if (!/^\d+(\.\d+)?$/.test(grace) || Number(grace) < minimum) {
+        return usage(
+          `--grace-hours takes a number of hours, at least ${minimum} (the longest a web key lives)`,
+        );
+      }
       await rotateSigning(config, Number(grace) * 3600 * 1000);
       return 0;
     }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { MasterKeyring } from './crypto/master-keyring.ts';
+import type { Durability } from './db/group-commit.ts';
 import type { Database, Engine } from './db/schema.ts';
 import type { Clock, Logger, RandomBytes } from './deps.ts';
 import type { VaultSigner } from './signing/signing-keys.ts';
@@ -12,6 +13,8 @@ import type { VendorRegistry } from './vendors/vendor-registry.ts';
 export interface VaultContext {
   db: Kysely<Database>;
   engine: Engine;
+  /** Makes commits durable before a write is acknowledged (group commit on SQLite). */
+  durability: Durability;
   keyring: MasterKeyring;
   clock: Clock;
   random: RandomBytes;

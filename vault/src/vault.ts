@@ -18,6 +18,7 @@ import {
 } from './deps.ts';
 import { sweepExpired } from './housekeeping.ts';
 import type { AppEnv } from './http/app-env.ts';
+import { problemBody, problemResponse } from './http/problem.ts';
 import { VaultSigner } from './signing/signing-keys.ts';
 import { type JsonFetcher, safeFetchJson } from './vendors/safe-fetch.ts';
 import { VendorRegistry } from './vendors/vendor-registry.ts';
@@ -77,6 +78,7 @@ export async function openVault(
   const ctx: VaultContext = {
     db: database.db,
     engine: database.engine,
+    durability: database.durability,
     keyring,
     clock,
     random,
@@ -110,8 +112,11 @@ export async function startVault(
 ): Promise<RunningVault> {
   let handler: Hono<AppEnv> | undefined;
   const server = createAdaptorServer({
-    fetch: (request: Request) =>
-      handler ? handler.fetch(request) : new Response(null, { status: 503 }),
+    // The adapter's env carries the socket; pass it on so the vault sees client addresses.
+    fetch: (request: Request, env: unknown) =>
+      handler
+        ? handler.fetch(request, env as AppEnv['Bindings'])
+        : problemResponse(problemBody('service_unavailable'), { 'retry-after': '1' }),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -15,7 +15,12 @@ import { createAdaptorServer } from '@hono/node-server';
 import { type AuditEntry, type IssuedWebkey, verifyAuditExport } from '@webkey/protocol';
 import { VaultCustomer } from '@webkey/testkit';
 import { silentLogger, startVault } from '@webkey/vault';
-import { generateVendorKeyPair, VendorClient, vendorMetadataHandler, WebkeyError } from '../src/index.ts';
+import {
+  generateVendorKeyPair,
+  VendorClient,
+  vendorMetadataHandler,
+  WebkeyError,
+} from '../src/index.ts';
 
 function dataDirFrom(argv: string[]): string {
   const index = argv.indexOf('--data-dir');
@@ -29,12 +34,22 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
 
 async function startOptician(trustedVault: string) {
   let handler: ((request: Request) => Response | undefined) | undefined;
-  const server = createAdaptorServer({ fetch: (request: Request) => handler?.(request) ?? new Response(null, { status: 404 }) });
+  const server = createAdaptorServer({
+    fetch: (request: Request) => handler?.(request) ?? new Response(null, { status: 404 }),
+  });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const vendorId = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webkey-vendor.json`;
   const { privateJwk, publicJwk } = await generateVendorKeyPair();
-  handler = vendorMetadataHandler({ vendorId, name: 'Acme Optics (demo)', publicKeys: [publicJwk] });
-  const client = new VendorClient({ clientId: vendorId, privateKey: privateJwk, trust: { issuers: [trustedVault] } });
+  handler = vendorMetadataHandler({
+    vendorId,
+    name: 'Acme Optics (demo)',
+    publicKeys: [publicJwk],
+  });
+  const client = new VendorClient({
+    clientId: vendorId,
+    privateKey: privateJwk,
+    trust: { issuers: [trustedVault] },
+  });
   return { vendorId, client, stop: () => new Promise<void>((done) => server.close(() => done())) };
 }
 
@@ -42,7 +57,14 @@ async function main(): Promise<void> {
   const dataDir = dataDirFrom(process.argv.slice(2));
   // Development mode lets the vault accept a vendor served over http on 127.0.0.1.
   const vault = await startVault(
-    { host: '127.0.0.1', port: 0, dataDir, database: { kind: 'sqlite', file: join(dataDir, 'vault.sqlite') }, sessionTtlSeconds: 3600, devMode: true },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      dataDir,
+      database: { kind: 'sqlite', file: join(dataDir, 'vault.sqlite') },
+      sessionTtlSeconds: 3600,
+      devMode: true,
+    },
     { logger: silentLogger },
   );
   const optician = await startOptician(vault.url);
@@ -53,26 +75,51 @@ async function main(): Promise<void> {
 
     const customer = new VaultCustomer(vault.url);
     const { recoveryCodes } = await customer.signUp('demo@example.com');
-    say(`1. Signed up a demo customer with a passkey (recovery code 1 of ${recoveryCodes.length}: ${recoveryCodes[0]})`);
-    await customer.expect('PUT', '/api/v1/records/profile', { legalName: 'Dana Demo', birthDate: '1988-07-14' }, 201);
-    await customer.expect('PUT', '/api/v1/records/address.home', { lines: ['12 Harbour Lane'], locality: 'Portsmouth', postalCode: 'PO1 2AB', country: 'GB' }, 201);
-    await customer.expect('PUT', '/api/v1/records/insurance.primary', { insurer: 'Harbour Health', memberId: 'HH-4471-0923', plan: 'Vision Plus' }, 201);
+    say(
+      `1. Signed up a demo customer with a passkey (recovery code 1 of ${recoveryCodes.length}: ${recoveryCodes[0]})`,
+    );
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/profile',
+      { legalName: 'Dana Demo', birthDate: '1988-07-14' },
+      201,
+    );
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/address.home',
+      { lines: ['12 Harbour Lane'], locality: 'Portsmouth', postalCode: 'PO1 2AB', country: 'GB' },
+      201,
+    );
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/insurance.primary',
+      { insurer: 'Harbour Health', memberId: 'HH-4471-0923', plan: 'Vision Plus' },
+      201,
+    );
     say('2. Stored a profile, a home address and an insurance policy (encrypted at rest)');
 
     const issued = await customer.expect<IssuedWebkey>(
       'POST',
       '/api/v1/webkeys',
-      { scope: ['address.home', 'insurance.primary', 'profile.age_over_18'], purpose: 'New glasses at Acme Optics', audience: optician.vendorId },
+      {
+        scope: ['address.home', 'insurance.primary', 'profile.age_over_18'],
+        purpose: 'New glasses at Acme Optics',
+        audience: optician.vendorId,
+      },
       201,
     );
     say(`3. Issued a web key for ${issued.scope.join(', ')}`);
-    say(`   short code ${issued.shortCode}, QR version ${issued.qr.version}, expires ${issued.expiresAt}`);
+    say(
+      `   short code ${issued.shortCode}, QR version ${issued.qr.version}, expires ${issued.expiresAt}`,
+    );
 
     const redemption = await optician.client.redeem(issued.key);
     say('4. The optician redeemed it through the SDK and got exactly:');
     say(`   address.home       ${JSON.stringify(redemption.field('address.home'))}`);
     say(`   insurance.primary  ${JSON.stringify(redemption.field('insurance.primary'))}`);
-    say(`   profile.age_over_18 = ${redemption.claim('profile.age_over_18')}   (no birth date disclosed)`);
+    say(
+      `   profile.age_over_18 = ${redemption.claim('profile.age_over_18')}   (no birth date disclosed)`,
+    );
     say(`   customer as this vendor knows them: ${redemption.subject}`);
 
     try {
@@ -83,7 +130,10 @@ async function main(): Promise<void> {
       say(`5. A second redemption was refused: ${error.name} (request ${error.requestId})`);
     }
 
-    const { entries } = await customer.expect<{ entries: AuditEntry[] }>('GET', '/api/v1/audit?limit=100');
+    const { entries } = await customer.expect<{ entries: AuditEntry[] }>(
+      'GET',
+      '/api/v1/audit?limit=100',
+    );
     say('6. The customer’s audit log:');
     for (const entry of [...entries].reverse()) {
       const who = entry.vendor ? ` by ${entry.vendor.name}` : '';
@@ -93,8 +143,11 @@ async function main(): Promise<void> {
     }
     const exported = await customer.expect<unknown>('GET', '/api/v1/audit/export');
     const verification = await verifyAuditExport(exported);
-    if (!verification.ok) throw new Error(`audit log did not verify: ${verification.firstBad.reason}`);
-    say(`7. Exported the log and verified its hash chain and signed checkpoint: ${verification.entries} entries, verified`);
+    if (!verification.ok)
+      throw new Error(`audit log did not verify: ${verification.firstBad.reason}`);
+    say(
+      `7. Exported the log and verified its hash chain and signed checkpoint: ${verification.entries} entries, verified`,
+    );
   } finally {
     await optician.stop();
     await vault.close();

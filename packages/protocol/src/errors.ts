@@ -16,8 +16,7 @@ export const ERROR_CODES = {
   forbidden_origin: { status: 403, title: 'The request did not come from the vault itself.' },
   webkey_refused: { status: 403, title: 'This web key cannot be redeemed.' },
   not_found: { status: 404, title: 'Nothing exists at this address.' },
-  method_not_allowed: { status: 405, title: 'This method is not allowed here.' },
-  conflict: { status: 409, title: 'The request conflicts with the current state.' },
+  conflict: { status: 409, title: 'The request conflicts with one in progress; retry.' },
   last_passkey: { status: 409, title: 'The last passkey of an account cannot be removed.' },
   precondition_failed: { status: 412, title: 'The record changed since you read it.' },
   idempotency_key_reused: {

@@ -6,7 +6,14 @@ import {
   CLIENT_ASSERTION_TYPE,
   type VendorMetadata,
 } from '@webkey/protocol';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  type JWTPayload,
+  SignJWT,
+} from 'jose';
 
 /** What {@link TestVendor.redeem} sends, beyond the key or code. */
 export interface RedeemOptions {
@@ -58,7 +65,10 @@ export class TestVendor {
     const server = createServer((request, response) => {
       if (request.url === '/webkey-vendor.json' && vendor) {
         requests.push({ at: new Date() });
-        response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
+        response.writeHead(200, {
+          'content-type': 'application/json',
+          'cache-control': 'max-age=300',
+        });
         response.end(JSON.stringify(vendor.metadata));
         return;
       }
@@ -73,7 +83,15 @@ export class TestVendor {
       jwks: { keys: [publicJwk as VendorMetadata['jwks']['keys'][number]] },
       ...(options.webhookUri ? { webhook_uri: options.webhookUri } : {}),
     };
-    vendor = new TestVendor(server, id, name, privateKey as CryptoKey, publicJwk, metadata, requests);
+    vendor = new TestVendor(
+      server,
+      id,
+      name,
+      privateKey as CryptoKey,
+      publicJwk,
+      metadata,
+      requests,
+    );
     return vendor;
   }
 
@@ -95,12 +113,21 @@ export class TestVendor {
       exp: now + 60,
       ...overrides.claims,
     })
-      .setProtectedHeader({ alg: 'ES256', typ: CLIENT_ASSERTION_JWT_TYPE, kid: this.publicJwk.kid, ...overrides.header })
+      .setProtectedHeader({
+        alg: 'ES256',
+        typ: CLIENT_ASSERTION_JWT_TYPE,
+        kid: this.publicJwk.kid,
+        ...overrides.header,
+      })
       .sign(overrides.key ?? this.privateKey);
   }
 
   /** Posts a redemption to a vault (its issuer URL) and returns the raw answer. */
-  async redeem(vaultUrl: string, presented: { key: string } | { code: string }, options: RedeemOptions = {}): Promise<RawAnswer> {
+  async redeem(
+    vaultUrl: string,
+    presented: { key: string } | { code: string },
+    options: RedeemOptions = {},
+  ): Promise<RawAnswer> {
     const body = {
       ...presented,
       client_assertion_type: CLIENT_ASSERTION_TYPE,

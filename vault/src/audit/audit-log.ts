@@ -1,4 +1,5 @@
-import { type AuditEntry, type AuditEvent, auditEntryHash, GENESIS_HASH } from '@webkey/protocol';
+import { createHash } from 'node:crypto';
+import { type AuditEntry, type AuditEvent, canonicalJson, GENESIS_HASH } from '@webkey/protocol';
 import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import type { VaultContext } from '../context.ts';
 import { open, seal } from '../crypto/aead.ts';
@@ -22,6 +23,15 @@ export interface AuditFacts {
   outcome?: 'success' | 'refused';
   /** Why a request was refused, or for record_changed what changed (created, updated, deleted). */
   reason?: string | null;
+}
+
+/**
+ * The chain hash of an entry, as auditEntryHash in @webkey/protocol computes it, but synchronous:
+ * it runs while the customer's transaction holds the database, where every trip through the
+ * event loop delays all other writers.
+ */
+function entryHash(body: Omit<AuditEntry, 'hash'>): string {
+  return createHash('sha256').update(canonicalJson(body), 'utf8').digest('hex');
 }
 
 function sealContext(customerId: string, seq: number): string {
@@ -67,7 +77,7 @@ export async function appendAudit(
     reason: facts.reason ?? null,
     prevHash: last?.hash ?? GENESIS_HASH,
   };
-  const entry: AuditEntry = { ...body, hash: await auditEntryHash(body) };
+  const entry: AuditEntry = { ...body, hash: entryHash(body) };
   await trx
     .insertInto('audit_entries')
     .values({

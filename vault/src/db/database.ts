@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
+import { alreadyDurable, type Durability, GroupCommit } from './group-commit.ts';
 import type { Database, Engine } from './schema.ts';
 import { ImmediateSqliteDialect } from './sqlite-dialect.ts';
 
@@ -11,6 +12,8 @@ import { ImmediateSqliteDialect } from './sqlite-dialect.ts';
 export interface VaultDatabase {
   db: Kysely<Database>;
   engine: Engine;
+  /** Await before acknowledging a write: see group-commit.ts. */
+  durability: Durability;
   close(): Promise<void>;
 }
 
@@ -40,12 +43,18 @@ export function openDatabase(config: DatabaseConfig): VaultDatabase {
     mkdirSync(dirname(config.file), { recursive: true });
     const sqlite = new SQLite(config.file);
     sqlite.pragma('journal_mode = WAL');
-    // FULL: an acknowledged write survives power loss, not only a process crash.
-    sqlite.pragma('synchronous = FULL');
+    // NORMAL: commits are not synced one by one; GroupCommit syncs the WAL for every write
+    // request before it is answered, so an acknowledged write still survives power loss.
+    sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
-    return { db, engine: 'sqlite', close: () => db.destroy() };
+    return {
+      db,
+      engine: 'sqlite',
+      durability: new GroupCommit(`${config.file}-wal`),
+      close: () => db.destroy(),
+    };
   }
   if (config.schema !== undefined && !SCHEMA_NAME.test(config.schema)) {
     throw new Error(`invalid Postgres schema name ${config.schema}`);
@@ -57,5 +66,6 @@ export function openDatabase(config: DatabaseConfig): VaultDatabase {
     ...(config.schema ? { options: `-c search_path=${config.schema}` } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, engine: 'postgres', close: () => db.destroy() };
+  // Postgres syncs every commit itself (synchronous_commit = on, the default).
+  return { db, engine: 'postgres', durability: alreadyDurable, close: () => db.destroy() };
 }

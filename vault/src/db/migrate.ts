@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import { accountsMigration } from './migrations/2026-11-23T1800-accounts.ts';
 import { recordsMigration } from './migrations/2026-11-23T1801-records.ts';
 import { federationMigration } from './migrations/2026-11-23T1900-federation.ts';
@@ -24,9 +24,17 @@ export async function migrateToLatest(
   db: Kysely<Database>,
   engine: Engine,
 ): Promise<MigrationResultSet> {
+  // Kysely looks for its own tables in every schema unless told which: name the one in use, or
+  // another application's (or test run's) tables in the same database would be mistaken for ours.
+  const schema =
+    engine === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
+          ?.schema
+      : undefined;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations(engine) },
+    ...(schema ? { migrationTableSchema: schema } : {}),
   });
   const result = await migrator.migrateToLatest();
   if (result.error) {

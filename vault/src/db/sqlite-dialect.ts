@@ -4,9 +4,11 @@ import {
   type DialectAdapter,
   type Driver,
   SqliteAdapter,
+  type SqliteDatabase,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
+  type SqliteStatement,
 } from 'kysely';
 
 /**
@@ -23,9 +25,10 @@ import {
 export class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
 
-  constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
+  constructor(config: SqliteDialectConfig & { database: SqliteDatabase }) {
+    const cached = { ...config, database: withStatementCache(config.database) };
+    super(cached);
+    this.#config = cached;
   }
 
   override createDriver(): Driver {
@@ -35,6 +38,36 @@ export class ImmediateSqliteDialect extends SqliteDialect {
   override createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
   }
+}
+
+/** Statements kept prepared; the vault issues a few dozen distinct queries. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely prepares every query anew; preparing is a large share of a short query's cost. This
+ * keeps prepared statements by SQL text (least recently used out first). Safe because the
+ * connection runs one query at a time and Kysely never keeps an iterator open across queries.
+ */
+function withStatementCache(database: SqliteDatabase): SqliteDatabase {
+  const statements = new Map<string, SqliteStatement>();
+  return {
+    close: () => {
+      statements.clear();
+      database.close();
+    },
+    prepare: (sql) => {
+      let statement = statements.get(sql);
+      if (statement) {
+        statements.delete(sql);
+      } else {
+        statement = database.prepare(sql);
+        if (statements.size >= STATEMENT_CACHE_SIZE)
+          statements.delete(statements.keys().next().value!);
+      }
+      statements.set(sql, statement);
+      return statement;
+    },
+  };
 }
 
 class TransactionalDdlSqliteAdapter extends SqliteAdapter {

@@ -1,5 +1,7 @@
 /** The Hono environment of the vault: what middleware puts on the context. */
 export interface AppEnv {
+  /** What @hono/node-server passes: the Node request, for the client's address. */
+  Bindings: { incoming?: unknown; outgoing?: unknown };
   Variables: {
     requestId: string;
     /** Set by requireSession on routes that need a signed-in customer. */

@@ -106,10 +106,17 @@ export async function startTestVault(
     devMode: false,
     ...options.config,
   };
-  const vault = await startVault(config, {
-    logger: silentLogger,
-    ...(options.clock ? { clock: options.clock } : {}),
-  });
+  let vault: RunningVault;
+  try {
+    vault = await startVault(config, {
+      logger: silentLogger,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+  } catch (error) {
+    // Storage the caller passed in is theirs to dispose; storage made here is ours.
+    if (!options.storage) await storage.dispose();
+    throw error;
+  }
   return {
     ...vault,
     storage,

@@ -2,6 +2,7 @@ import {
   CLIENT_ASSERTION_ALGORITHMS,
   CLIENT_ASSERTION_JWT_TYPE,
   MAX_ASSERTION_LIFETIME_SECONDS,
+  type VendorMetadata,
 } from '@webkey/protocol';
 import {
   createLocalJWKSet,
@@ -12,6 +13,7 @@ import {
 } from 'jose';
 import type { VaultContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
+import type { Db } from '../db/schema.ts';
 import { VaultError } from '../http/vault-error.ts';
 import type { VendorRegistry } from './vendor-registry.ts';
 
@@ -20,6 +22,23 @@ export interface AuthenticatedVendor {
   id: string;
   name: string;
   webhookUri?: string;
+  /** The assertion's id, to be recorded by {@link recordAssertion} in the request's transaction. */
+  assertion: { jti: string; expiresAt: number };
+}
+
+/**
+ * Key sets by metadata document: importing keys is costly, and the registry hands out the same
+ * document object for as long as it caches it.
+ */
+const keySets = new WeakMap<VendorMetadata, ReturnType<typeof createLocalJWKSet>>();
+
+function keySetOf(vendor: VendorMetadata): ReturnType<typeof createLocalJWKSet> {
+  let keySet = keySets.get(vendor);
+  if (!keySet) {
+    keySet = createLocalJWKSet(vendor.jwks as JSONWebKeySet);
+    keySets.set(vendor, keySet);
+  }
+  return keySet;
 }
 
 /** Tolerated clock difference between vault and vendor. */
@@ -36,9 +55,9 @@ function refused(privateDetail: string, cause?: unknown): VaultError {
 /**
  * Authenticates a vendor by its private_key_jwt client assertion (RFC 7523 section 3, RFC 8725):
  * `typ` client-authentication+jwt, an allowed algorithm, `iss` = `sub` = the vendor id, `aud`
- * exactly this vault's issuer, a short lifetime, a signature by a key in the vendor's metadata,
- * and a `jti` never accepted before (the replay record lives in the database, so it holds
- * across processes and instances).
+ * exactly this vault's issuer, a short lifetime, and a signature by a key in the vendor's
+ * metadata. The caller must then {@link recordAssertion} in the transaction that does the work,
+ * so a replayed `jti` undoes it and one commit covers both.
  *
  * @example
  * const vendor = await authenticateVendor(ctx, registry, body.client_assertion);
@@ -60,8 +79,8 @@ export async function authenticateVendor(
   let metadata = await registry.get(vendorId).catch((error: unknown) => {
     throw refused(`vendor metadata unusable: ${(error as Error).message}`, error);
   });
-  const verify = (jwks: JSONWebKeySet) =>
-    jwtVerify(assertion, createLocalJWKSet(jwks), {
+  const verify = (vendor: VendorMetadata) =>
+    jwtVerify(assertion, keySetOf(vendor), {
       typ: CLIENT_ASSERTION_JWT_TYPE,
       algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
       issuer: vendorId,
@@ -73,7 +92,7 @@ export async function authenticateVendor(
     });
   let result: Awaited<ReturnType<typeof verify>>;
   try {
-    result = await verify(metadata.jwks as JSONWebKeySet);
+    result = await verify(metadata);
   } catch (error) {
     if (!(error instanceof joseErrors.JWKSNoMatchingKey))
       throw refused('assertion does not verify', error);
@@ -82,29 +101,52 @@ export async function authenticateVendor(
       throw refused('vendor metadata unusable', e);
     });
     try {
-      result = await verify(metadata.jwks as JSONWebKeySet);
+      result = await verify(metadata);
     } catch (retryError) {
       throw refused('assertion does not verify', retryError);
     }
   }
-  const { iat, exp, jti } = result.payload as { iat: number; exp: number; jti: unknown };
+  const { iat, exp, jti, aud } = result.payload as {
+    iat: number;
+    exp: number;
+    jti: unknown;
+    aud: unknown;
+  };
+  // One audience only: an assertion naming several vaults could be replayed at each of them,
+  // since each keeps its own replay record (RFC 7523bis section 4).
+  if (aud !== ctx.origin) throw refused('aud must be exactly this vault');
   const now = Math.floor(ctx.clock().getTime() / 1000);
   if (typeof jti !== 'string' || jti.length < 16 || jti.length > 128)
     throw refused('jti missing or too short');
   if (exp - iat > MAX_ASSERTION_LIFETIME_SECONDS) throw refused('assertion lives too long');
   if (iat > now + CLOCK_SKEW_SECONDS) throw refused('assertion issued in the future');
+  return {
+    id: vendorId,
+    name: metadata.name,
+    ...(metadata.webhook_uri ? { webhookUri: metadata.webhook_uri } : {}),
+    assertion: { jti, expiresAt: (exp + CLOCK_SKEW_SECONDS) * 1000 },
+  };
+}
+
+/**
+ * Records a vendor's assertion id; refuses (invalid_client) one seen before. The record lives in
+ * the database, so replay is refused across processes and vault instances.
+ *
+ * @example
+ * await inCustomerTransaction(ctx, id, async ({ trx }) => { await recordAssertion(trx, vendor); ... });
+ */
+export async function recordAssertion(db: Db, vendor: AuthenticatedVendor): Promise<void> {
   try {
-    await ctx.db
+    await db
       .insertInto('assertion_jtis')
-      .values({ vendor_id: vendorId, jti, expires_at: (exp + CLOCK_SKEW_SECONDS) * 1000 })
+      .values({
+        vendor_id: vendor.id,
+        jti: vendor.assertion.jti,
+        expires_at: vendor.assertion.expiresAt,
+      })
       .execute();
   } catch (error) {
     if (isUniqueViolation(error)) throw refused('assertion jti replayed');
     throw error;
   }
-  return {
-    id: vendorId,
-    name: metadata.name,
-    ...(metadata.webhook_uri ? { webhookUri: metadata.webhook_uri } : {}),
-  };
 }

@@ -36,8 +36,11 @@ function checkScope(scope: string[]): string[] {
   return unique;
 }
 
-/** Error correction M: survives smudges and glare on a phone screen, keeps the code small. */
-const QR_OPTIONS = { errorCorrectionLevel: 'M', margin: 2 } as const;
+/**
+ * Error correction M: survives smudges and glare on a phone screen, keeps the code small. A
+ * quiet zone of 4 modules, as ISO/IEC 18004 asks.
+ */
+const QR_OPTIONS = { errorCorrectionLevel: 'M', margin: 4 } as const;
 
 /** The QR code of a key, as SVG and PNG (data URL), with the QR version it needed. */
 export async function renderQr(text: string): Promise<IssuedWebkey['qr']> {

@@ -8,9 +8,10 @@ import { unwrapDataKey } from '../crypto/data-keys.ts';
 import { sha256Hex } from '../crypto/encoding.ts';
 import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
+import type { Db } from '../db/schema.ts';
 import { VaultError } from '../http/vault-error.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
-import type { AuthenticatedVendor } from '../vendors/authenticate-vendor.ts';
+import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
 import { pairwiseSubject, readGrantedData } from './granted-data.ts';
 import { hashShortCode } from './short-codes.ts';
 import { webkeyStatus } from './webkey-summary.ts';
@@ -89,13 +90,9 @@ async function findStoredKey(
   return typeof jti === 'string' ? findWebkey(ctx.db, jti) : undefined;
 }
 
-async function replay(
-  ctx: VaultContext,
-  vendor: AuthenticatedVendor,
-  idempotencyKey: string,
-  hash: string,
-): Promise<RedemptionResponse | undefined> {
-  const stored = await ctx.db
+/** A remembered answer under a vendor's Idempotency-Key, if one is live. */
+async function findRemembered(db: Db, vendorId: string, idempotencyKey: string, now: number) {
+  const stored = await db
     .selectFrom('idempotency_records')
     .innerJoin('customers', 'customers.id', 'idempotency_records.customer_id')
     .select([
@@ -106,20 +103,32 @@ async function replay(
       'customers.data_key',
       'customers.master_key_id',
     ])
-    .where('vendor_id', '=', vendor.id)
+    .where('vendor_id', '=', vendorId)
     .where('idempotency_key', '=', idempotencyKey)
     .executeTakeFirst();
-  if (!stored || stored.expires_at <= ctx.clock().getTime()) return undefined;
+  return stored && stored.expires_at > now ? stored : undefined;
+}
+
+/**
+ * The answer remembered under this vendor's Idempotency-Key: the same answer for the same
+ * request, 422 for a different one, undefined when there is none.
+ */
+async function replay(
+  ctx: VaultContext,
+  db: Db,
+  vendor: AuthenticatedVendor,
+  idempotencyKey: string,
+  hash: string,
+): Promise<RedemptionResponse | undefined> {
+  const stored = await findRemembered(db, vendor.id, idempotencyKey, ctx.clock().getTime());
+  if (!stored) return undefined;
   if (stored.request_hash !== hash) throw new VaultError('idempotency_key_reused');
   const dataKey = unwrapDataKey(ctx.keyring, stored.customer_id, {
     wrapped: stored.data_key,
     masterKeyId: stored.master_key_id,
   });
-  return JSON.parse(
-    Buffer.from(
-      open(dataKey, stored.response, idempotencyContext(vendor.id, idempotencyKey)),
-    ).toString('utf8'),
-  );
+  const text = open(dataKey, stored.response, idempotencyContext(vendor.id, idempotencyKey));
+  return JSON.parse(Buffer.from(text).toString('utf8'));
 }
 
 /**
@@ -142,17 +151,37 @@ export async function redeemWebkey(
 ): Promise<RedemptionResponse> {
   const hash = requestHash(presented);
   if (idempotencyKey) {
-    const previous = await replay(ctx, vendor, idempotencyKey, hash);
-    if (previous) return previous;
+    // The assertion is spent whatever the replay's outcome, so a replayed assertion is
+    // refused as such before anything else.
+    const previous = await replay(ctx, ctx.db, vendor, idempotencyKey, hash).catch(
+      async (error: unknown) => {
+        await recordAssertion(ctx.db, vendor);
+        throw error;
+      },
+    );
+    if (previous) {
+      await recordAssertion(ctx.db, vendor);
+      return previous;
+    }
   }
   const row = await findStoredKey(ctx, signer, presented);
-  if (!row) throw refusal('unknown or forged key');
+  if (!row) {
+    await recordAssertion(ctx.db, vendor);
+    throw refusal('unknown or forged key');
+  }
   const scopeItems: string[] = JSON.parse(row.scope);
   // Signed before the transaction: the signer may read its keys, and on SQLite a query outside
   // the transaction's connection would wait for it forever.
   const token = 'key' in presented ? presented.key : await reissueToken(signer, row);
   try {
     return await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+      await recordAssertion(scope.trx, vendor);
+      // A retry racing its own first attempt waited for this customer's lock: the first
+      // attempt's answer, committed meanwhile, is the answer.
+      if (idempotencyKey) {
+        const previous = await replay(ctx, scope.trx, vendor, idempotencyKey, hash);
+        if (previous) return previous;
+      }
       const now = ctx.clock().getTime();
       const current = await findWebkey(scope.trx, row.id);
       const reason = current ? refusalReason(current, vendor.id, now) : 'revoked';
@@ -188,9 +217,9 @@ export async function redeemWebkey(
       await auditRefusal(ctx, row, vendor, error.reason, meta);
       throw refusal(error.reason);
     }
-    // The same Idempotency-Key raced itself: the first one's answer is the answer.
+    // The same Idempotency-Key raced itself for two customers' keys: the first answer stands.
     if (idempotencyKey && isUniqueViolation(error)) {
-      const previous = await replay(ctx, vendor, idempotencyKey, hash);
+      const previous = await replay(ctx, ctx.db, vendor, idempotencyKey, hash);
       if (previous) return previous;
     }
     throw error;
@@ -206,6 +235,13 @@ async function remember(
   answer: RedemptionResponse,
   now: number,
 ): Promise<void> {
+  // An expired record the sweeper has not reached yet must not block the key's reuse.
+  await scope.trx
+    .deleteFrom('idempotency_records')
+    .where('vendor_id', '=', vendorId)
+    .where('idempotency_key', '=', idempotencyKey)
+    .where('expires_at', '<=', now)
+    .execute();
   await scope.trx
     .insertInto('idempotency_records')
     .values({
@@ -232,8 +268,9 @@ async function auditRefusal(
   reason: RefusalReason,
   meta: RequestMeta,
 ): Promise<void> {
-  await inCustomerTransaction(ctx, row.customer_id, (scope) =>
-    appendAudit(ctx, scope, {
+  await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+    await recordAssertion(scope.trx, vendor);
+    await appendAudit(ctx, scope, {
       event: 'key_refused',
       vendor: { id: vendor.id, name: vendor.name },
       keyId: row.id,
@@ -242,8 +279,8 @@ async function auditRefusal(
       meta,
       outcome: 'refused',
       reason,
-    }),
-  );
+    });
+  });
 }
 
 /**
