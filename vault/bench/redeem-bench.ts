@@ -7,7 +7,7 @@
  * load generator does not steal CPU from the vault while measuring) and redeems one use of a
  * pre-issued key. Ends with one JSON line.
  *
- *   pnpm bench [--requests N]    (default 20000)
+ *   pnpm bench [--requests N] [--connections N]    (defaults 20000 and 50)
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,13 +25,17 @@ import autocannon from 'autocannon';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startChild } from './processes.ts';
 
-const CONNECTIONS = 50;
+const CONNECTIONS = Number(option('--connections', '50'));
 const CUSTOMERS = 20;
 const USES_PER_KEY = 100;
 
+function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(name);
+  return index === -1 ? fallback : (process.argv[index + 1] ?? fallback);
+}
+
 function requestCount(): number {
-  const index = process.argv.indexOf('--requests');
-  return index === -1 ? 20_000 : Number(process.argv[index + 1]);
+  return Number(option('--requests', '20000'));
 }
 
 async function startVendorMetadata() {
