@@ -5,15 +5,10 @@ import type {
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { problemSchema } from '@webkey/protocol';
-import { SoftAuthenticator, VaultCustomer, type VaultResponse } from '@webkey/testkit';
+import { SoftAuthenticator, VaultCustomer } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
-
-function expectProblem(response: VaultResponse, status: number, code: string): void {
-  expect(response.status, JSON.stringify(response.body)).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json');
-  expect(problemSchema.parse(response.body).code).toBe(code);
-}
 
 async function countRows(
   vault: TestVault,

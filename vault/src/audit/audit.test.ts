@@ -7,15 +7,13 @@ import {
   type IssuedWebkey,
   issuedWebkeySchema,
   jwksSchema,
-  PROBLEM_MEDIA_TYPE,
-  type Problem,
-  problemSchema,
   recordVersionSchema,
   verifyAuditExport,
 } from '@webkey/protocol';
-import { TestVendor, VaultCustomer, type VaultResponse } from '@webkey/testkit';
+import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { decodeJwt, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
 
 const AUDIT = '/api/v1/audit';
@@ -26,17 +24,6 @@ const QUOTED_PURPOSE = 'Delivery, "express" please';
 
 const CSV_HEADER =
   'seq,at,event,vendor_id,vendor_name,key_id,paths,purpose,ip,user_agent,outcome,reason,prev_hash,hash';
-
-/** Asserts a problem+json refusal with a request id, and returns its body. */
-function expectProblem(response: VaultResponse, status: number, code: string): Problem {
-  expect(response.status, JSON.stringify(response.body)).toBe(status);
-  expect(response.headers.get('content-type')).toBe(PROBLEM_MEDIA_TYPE);
-  const problem = problemSchema.parse(response.body);
-  expect(problem.code).toBe(code);
-  expect(problem.status).toBe(status);
-  expect(problem.requestId).toMatch(/^req_[A-Za-z0-9_-]{22}$/);
-  return problem;
-}
 
 /** RFC 4180 parsing, strict enough to notice a cell that was not quoted when it had to be. */
 function parseCsv(text: string): string[][] {

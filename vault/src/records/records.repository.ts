@@ -50,8 +50,15 @@ export async function insertVersion(db: Db, row: RecordVersionsTable): Promise<v
   await db.insertInto('record_versions').values(row).execute();
 }
 
-/** The live (not deleted) records of a customer with their current version, by path. */
-export async function listCurrentVersions(db: Db, customerId: string, category?: string) {
+/**
+ * The live (not deleted) records of a customer with their current version, optionally only of
+ * one category or only the given paths.
+ */
+export async function listCurrentVersions(
+  db: Db,
+  customerId: string,
+  filter: { category?: string; paths?: string[] } = {},
+) {
   let query = db
     .selectFrom('records')
     .innerJoin('record_versions', 'record_versions.id', 'records.current_version_id')
@@ -66,8 +73,9 @@ export async function listCurrentVersions(db: Db, customerId: string, category?:
     ])
     .where('records.customer_id', '=', customerId)
     .where('records.deleted', '=', 0);
-  if (category !== undefined) query = query.where('records.category', '=', category);
-  return query.orderBy('records.path').execute();
+  if (filter.category !== undefined) query = query.where('records.category', '=', filter.category);
+  if (filter.paths !== undefined) query = query.where('records.path', 'in', filter.paths);
+  return query.execute();
 }
 
 export async function listVersions(

@@ -266,7 +266,7 @@ export async function listRecords(
   customerId: string,
   category?: Category,
 ): Promise<RecordVersion[]> {
-  const rows = await listCurrentVersions(ctx.db, customerId, category);
+  const rows = await listCurrentVersions(ctx.db, customerId, category ? { category } : {});
   if (rows.length === 0) return [];
   const key = await customerDataKey(ctx, ctx.db, customerId);
   // Code-point order on both engines (a Postgres collation could order differently).

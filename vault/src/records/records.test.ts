@@ -1,13 +1,8 @@
-import {
-  PROBLEM_MEDIA_TYPE,
-  type Problem,
-  problemSchema,
-  type RecordVersion,
-  recordVersionSchema,
-} from '@webkey/protocol';
+import { problemSchema, type RecordVersion, recordVersionSchema } from '@webkey/protocol';
 import { VaultCustomer, type VaultResponse } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_JSON_BODY_BYTES } from '../http/json-body.ts';
+import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
 
 const RECORDS = '/api/v1/records';
@@ -94,19 +89,6 @@ const EXAMPLES: Record<string, { category: string; content: Record<string, unkno
     },
   },
 };
-
-/** Asserts a problem+json refusal with a request id, and returns its body. */
-function expectProblem(response: VaultResponse, status: number, code: string): Problem {
-  expect(response.status, JSON.stringify(response.body)).toBe(status);
-  expect(response.headers.get('content-type')).toBe(PROBLEM_MEDIA_TYPE);
-  const problem = problemSchema.parse(response.body);
-  expect(problem.code).toBe(code);
-  expect(problem.status).toBe(status);
-  expect(problem.type).toBe(`urn:webkey:problem:${code}`);
-  expect(problem.requestId).toMatch(/^req_[A-Za-z0-9_-]{22}$/);
-  expect(problem.title.length).toBeGreaterThan(0);
-  return problem;
-}
 
 function versionOf(response: VaultResponse): RecordVersion {
   return recordVersionSchema.parse(response.body);

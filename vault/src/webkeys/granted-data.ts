@@ -3,6 +3,7 @@ import { isAgeAtLeast, parseScopeItem, type RedemptionResponse } from '@webkey/p
 import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import { toBase64Url } from '../crypto/encoding.ts';
 import { openContent } from '../records/record-crypto.ts';
+import { listCurrentVersions } from '../records/records.repository.ts';
 
 /**
  * The customer's identifier as one vendor sees it: HMAC of the vendor id under a key derived
@@ -36,20 +37,7 @@ export async function readGrantedData(
   const rows =
     wanted.length === 0
       ? []
-      : await scope.trx
-          .selectFrom('records')
-          .innerJoin('record_versions', 'record_versions.id', 'records.current_version_id')
-          .select([
-            'records.path',
-            'records.category',
-            'record_versions.id',
-            'record_versions.version',
-            'record_versions.content',
-          ])
-          .where('records.customer_id', '=', scope.customerId)
-          .where('records.deleted', '=', 0)
-          .where('records.path', 'in', wanted)
-          .execute();
+      : await listCurrentVersions(scope.trx, scope.customerId, { paths: wanted });
   const byPath = new Map(
     rows.map((row) => [
       row.path,

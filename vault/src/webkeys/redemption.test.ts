@@ -11,8 +11,6 @@ import {
   type IssueWebkeyRequest,
   issuedWebkeySchema,
   jwksSchema,
-  PROBLEM_MEDIA_TYPE,
-  type Problem,
   problemSchema,
   type RecordVersion,
   type RedemptionResponse,
@@ -21,13 +19,7 @@ import {
   type WebkeySummary,
   webkeySummarySchema,
 } from '@webkey/protocol';
-import {
-  type RawAnswer,
-  type RedeemOptions,
-  TestVendor,
-  VaultCustomer,
-  type VaultResponse,
-} from '@webkey/testkit';
+import { type RawAnswer, type RedeemOptions, TestVendor, VaultCustomer } from '@webkey/testkit';
 import {
   createLocalJWKSet,
   decodeJwt,
@@ -38,6 +30,7 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
 
 const WEBKEYS = '/api/v1/webkeys';
@@ -69,18 +62,6 @@ const PROFILE = {
   preferredName: 'Ada',
   birthDate: '1990-04-17',
 };
-
-/** Asserts a problem+json refusal with a request id, and returns its body. */
-function expectProblem(response: VaultResponse | RawAnswer, status: number, code: string): Problem {
-  expect(response.status, JSON.stringify(response.body)).toBe(status);
-  expect(response.headers.get('content-type')).toBe(PROBLEM_MEDIA_TYPE);
-  const problem = problemSchema.parse(response.body);
-  expect(problem.code).toBe(code);
-  expect(problem.status).toBe(status);
-  expect(problem.type).toBe(`urn:webkey:problem:${code}`);
-  expect(problem.requestId).toMatch(/^req_[A-Za-z0-9_-]{22}$/);
-  return problem;
-}
 
 /** A problem body without its per-request id, for comparing refusals. */
 function withoutRequestId(body: unknown): Record<string, unknown> {

@@ -5,15 +5,12 @@ import {
   type IssueWebkeyRequest,
   issuedWebkeySchema,
   jwksSchema,
-  PROBLEM_MEDIA_TYPE,
-  type Problem,
-  problemSchema,
   redemptionResponseSchema,
   vaultMetadataSchema,
   type WebkeySummary,
   webkeySummarySchema,
 } from '@webkey/protocol';
-import { TestVendor, VaultCustomer, type VaultResponse } from '@webkey/testkit';
+import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import {
   createLocalJWKSet,
   decodeJwt,
@@ -22,6 +19,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
 
 const WEBKEYS = '/api/v1/webkeys';
@@ -39,18 +37,6 @@ const HOME = {
   postalCode: 'SW1Y 4JH',
   country: 'GB',
 };
-
-/** Asserts a problem+json refusal with a request id, and returns its body. */
-function expectProblem(response: VaultResponse, status: number, code: string): Problem {
-  expect(response.status, JSON.stringify(response.body)).toBe(status);
-  expect(response.headers.get('content-type')).toBe(PROBLEM_MEDIA_TYPE);
-  const problem = problemSchema.parse(response.body);
-  expect(problem.code).toBe(code);
-  expect(problem.status).toBe(status);
-  expect(problem.type).toBe(`urn:webkey:problem:${code}`);
-  expect(problem.requestId).toMatch(/^req_[A-Za-z0-9_-]{22}$/);
-  return problem;
-}
 
 describe.each(TEST_ENGINES)('web keys on %s', (engine) => {
   // Whole seconds, so a key's iat (seconds) and issuedAt (milliseconds) agree exactly.
