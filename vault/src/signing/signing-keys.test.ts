@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type IssuedWebkey, WEBKEY_JWT_TYPE } from '@webkey/protocol';
+import { TestVendor, VaultCustomer } from '@webkey/testkit';
+import { decodeProtectedHeader } from 'jose';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../cli.ts';
+import { systemRandom } from '../deps.ts';
+import { startTestVault, type TestVault, testClock } from '../testing/test-vault.ts';
+import { rotateSigningKey } from './signing-keys.ts';
+
+describe('signing key rotation', () => {
+  // Starts at the real time: the test vendor signs its assertions with the real clock.
+  const clock = testClock(Date.now());
+  let vault: TestVault;
+  let vendor: TestVendor;
+  let customer: VaultCustomer;
+
+  beforeAll(async () => {
+    vault = await startTestVault('sqlite', { clock, config: { devMode: true } });
+    vendor = await TestVendor.start('Rotation Shop');
+    customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/address.home',
+      { lines: ['1 Key St'], locality: 'Rotterdam', country: 'NL' },
+      201,
+    );
+  });
+  afterAll(async () => {
+    await vendor.stop();
+    await vault.dispose();
+  });
+
+  const issue = (lifetimeSeconds = 24 * 3600) =>
+    customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['address.home'], purpose: 'Rotation', lifetimeSeconds },
+      201,
+    );
+  const kidOf = (jws: string) => decodeProtectedHeader(jws).kid;
+
+  it('signs with the new key, keeps the old one verifying through its grace, then drops it', async () => {
+    const before = await issue();
+    const oldKid = kidOf(before.key);
+    const { kid, retired } = await rotateSigningKey(
+      vault.ctx.db,
+      vault.ctx.keyring,
+      systemRandom,
+      clock().getTime(),
+      25 * 3600 * 1000,
+    );
+    expect(retired).toEqual([oldKid]);
+    await vault.ctx.signer.reload();
+
+    const jwks = await (await fetch(`${vault.url}/.well-known/jwks.json`)).json();
+    expect(jwks.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([oldKid, kid].sort());
+    const after = await issue();
+    expect(kidOf(after.key)).toBe(kid);
+    expect(decodeProtectedHeader(after.key).typ).toBe(WEBKEY_JWT_TYPE);
+
+    // A key handed out before the rotation still redeems during the grace period.
+    expect((await vendor.redeem(vault.url, { key: before.key })).status).toBe(200);
+
+    // After the grace period the old key is gone from the JWKS; its keys are refused.
+    const late = await issue(60);
+    clock.advance(25 * 3600 * 1000 + 1000);
+    await vault.ctx.signer.reload();
+    const later = await (await fetch(`${vault.url}/.well-known/jwks.json`)).json();
+    expect(later.keys.map((k: { kid: string }) => k.kid)).toEqual([kid]);
+    expect(kidOf(late.key)).toBe(kid);
+  });
+});
+
+describe('CLI: keys rotate-signing and audit verify', () => {
+  let vault: TestVault;
+  let output: string[];
+  let dir: string;
+
+  beforeEach(() => {
+    output = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      output.push(String(chunk));
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      output.push(String(chunk));
+      return true;
+    });
+    dir = mkdtempSync(join(tmpdir(), 'webkey-cli-'));
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a grace period shorter than a web key can live', async () => {
+    expect(
+      await main(['keys', 'rotate-signing', '--grace-hours', '1'], { WEBKEY_DATA_DIR: dir }),
+    ).toBe(2);
+    expect(output.join('')).toContain('at least 24');
+  });
+
+  it('rotates the signing key of a stopped vault; the restarted vault signs with the new key', async () => {
+    vault = await startTestVault('sqlite');
+    const first = (await vault.ctx.signer.jwks()).keys[0]?.kid;
+    await vault.close();
+    const env = { WEBKEY_DATA_DIR: vault.storage.dataDir };
+    expect(await main(['keys', 'rotate-signing'], env)).toBe(0);
+    expect(output.join('')).toMatch(new RegExp(`signing with sig_\\S+; ${first} verify until`));
+    const restarted = await startTestVault('sqlite', { storage: vault.storage });
+    try {
+      const kids = (await restarted.ctx.signer.jwks()).keys.map((k) => k.kid);
+      expect(kids).toHaveLength(2);
+      expect(kids).toContain(first);
+    } finally {
+      await restarted.dispose();
+    }
+  });
+
+  it('verifies an exported log, and names the first bad entry of a tampered one', async () => {
+    vault = await startTestVault('sqlite');
+    try {
+      const ada = new VaultCustomer(vault.url);
+      await ada.signUp();
+      for (const city of ['Oslo', 'Bergen', 'Tromsø']) {
+        const current = await ada.request('GET', '/api/v1/records/address.home');
+        const headers: Record<string, string> =
+          current.status === 200 ? { 'if-match': current.headers.get('etag')! } : {};
+        await ada.request(
+          'PUT',
+          '/api/v1/records/address.home',
+          { lines: ['1 Fjord Road'], locality: city, country: 'NO' },
+          headers,
+        );
+      }
+      const exported = await ada.expect<{
+        entries: { seq: number; id: string; reason: string | null }[];
+      }>('GET', '/api/v1/audit/export');
+      const file = join(dir, 'audit.json');
+      writeFileSync(file, JSON.stringify(exported));
+      const jwksFile = join(dir, 'jwks.json');
+      writeFileSync(
+        jwksFile,
+        JSON.stringify(await (await fetch(`${vault.url}/.well-known/jwks.json`)).json()),
+      );
+
+      expect(await main(['audit', 'verify', file, '--jwks', jwksFile], {})).toBe(0);
+      expect(output.join('')).toContain(`ok: ${exported.entries.length} entries verified`);
+
+      output.length = 0;
+      const tampered = structuredClone(exported);
+      tampered.entries[2]!.reason = 'created';
+      writeFileSync(file, JSON.stringify(tampered));
+      expect(await main(['audit', 'verify', file], {})).toBe(1);
+      expect(output.join('')).toContain(
+        `FAILED at entry 3 (${exported.entries[2]!.id}): its content was altered`,
+      );
+
+      output.length = 0;
+      writeFileSync(file, 'not json');
+      expect(await main(['audit', 'verify', file], {})).toBe(1);
+      expect(output.join('')).toContain('cannot read');
+    } finally {
+      await vault.dispose();
+    }
+  });
+});
