@@ -5,10 +5,16 @@ import { createTestStorage, TEST_ENGINES, type TestStorage } from '../testing/te
 import { openDatabase } from './database.ts';
 import { migrateToLatest } from './migrate.ts';
 
-const ALL = ['2026-11-23T1800-accounts', '2026-11-23T1801-records', '2026-11-23T1900-federation'];
+const ALL = [
+  '2026-11-23T1800-accounts',
+  '2026-11-23T1801-records',
+  '2026-11-23T1900-federation',
+  '2026-11-23T2000-rate-limits',
+];
 const TABLES = [
   'customers',
   'passkeys',
+  'rate_limits',
   'record_versions',
   'records',
   'recovery_codes',

@@ -10,6 +10,7 @@ import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/schema.ts';
 import { VaultError } from '../http/vault-error.ts';
+import { checkCodeFailureBudget, recordCodeFailure } from '../limits/failure-limits.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
 import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
 import { pairwiseSubject, readGrantedData } from './granted-data.ts';
@@ -164,9 +165,13 @@ export async function redeemWebkey(
       return previous;
     }
   }
+  // Short codes can be guessed (keys cannot be forged): failures are budgeted.
+  const guessable = 'code' in presented;
+  if (guessable) await checkCodeFailureBudget(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
   const row = await findStoredKey(ctx, signer, presented);
   if (!row) {
     await recordAssertion(ctx.db, vendor);
+    if (guessable) await recordCodeFailure(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
     throw refusal('unknown or forged key');
   }
   const scopeItems: string[] = JSON.parse(row.scope);

@@ -1,0 +1,103 @@
+import { type IssuedWebkey, problemSchema } from '@webkey/protocol';
+import { TestVendor, VaultCustomer } from '@webkey/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../testing/expect-problem.ts';
+import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
+import {
+  checkCodeFailureBudget,
+  recordCodeFailure,
+  SHORT_CODE_FAILURE_LIMITS,
+  WINDOW_MS,
+} from './failure-limits.ts';
+
+describe.each(TEST_ENGINES)('short-code guessing limits on %s', (engine) => {
+  // Real time: the test vendors sign their assertions with the real clock.
+  const clock = testClock(Date.now());
+  let vault: TestVault;
+  let guesser: TestVendor;
+  let neighbour: TestVendor;
+  let issued: IssuedWebkey;
+
+  beforeAll(async () => {
+    vault = await startTestVault(engine, { clock, config: { devMode: true } });
+    [guesser, neighbour] = await Promise.all([
+      TestVendor.start('Guesser'),
+      TestVendor.start('Neighbour'),
+    ]);
+    const customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/address.home',
+      { lines: ['1 Safe St'], locality: 'Bern', country: 'CH' },
+      201,
+    );
+    issued = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['address.home'], purpose: 'Limits', uses: 5, lifetimeSeconds: 86400 },
+      201,
+    );
+  });
+  afterAll(async () => {
+    await guesser.stop();
+    await neighbour.stop();
+    await vault.dispose();
+  });
+
+  const guess = (vendor: TestVendor, n: number) =>
+    vendor.redeem(vault.url, { code: `0000-0000-${String(n).padStart(4, '0')}` });
+
+  it('answers 429 with Retry-After once a vendor and its address used their failure budget', async () => {
+    for (let n = 0; n < SHORT_CODE_FAILURE_LIMITS.vendor; n++)
+      expectProblem(await guess(guesser, n), 403, 'webkey_refused');
+    const limited = await guess(guesser, 99);
+    expectProblem(limited, 429, 'rate_limited');
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(WINDOW_MS / 1000);
+
+    // Even a genuine code is refused while the budget is spent, so the limit reveals nothing.
+    expectProblem(await guesser.redeem(vault.url, { code: issued.shortCode }), 429, 'rate_limited');
+    // Another vendor on the same address is limited by the address budget.
+    expectProblem(
+      await neighbour.redeem(vault.url, { code: issued.shortCode }),
+      429,
+      'rate_limited',
+    );
+    // Keys (unforgeable) are not subject to the guessing budget.
+    expect((await neighbour.redeem(vault.url, { key: issued.key })).status).toBe(200);
+  });
+
+  it('opens again in the next window', async () => {
+    clock.advance(WINDOW_MS);
+    const answer = await guesser.redeem(vault.url, { code: issued.shortCode.toLowerCase() });
+    expect(answer.status, JSON.stringify(problemSchema.safeParse(answer.body).data)).toBe(200);
+  });
+
+  it('holds a global budget across vendors and addresses', async () => {
+    clock.advance(WINDOW_MS);
+    const now = clock().getTime();
+    for (let n = 0; n < SHORT_CODE_FAILURE_LIMITS.global; n++) {
+      await recordCodeFailure(
+        vault.ctx.db,
+        `https://v${n % 50}.example/`,
+        `203.0.113.${n % 200}`,
+        now,
+      );
+    }
+    await expect(
+      checkCodeFailureBudget(vault.ctx.db, 'https://fresh.example/', '198.51.100.7', now),
+    ).rejects.toMatchObject({
+      code: 'rate_limited',
+    });
+    await expect(
+      checkCodeFailureBudget(
+        vault.ctx.db,
+        'https://fresh.example/',
+        '198.51.100.7',
+        now + WINDOW_MS,
+      ),
+    ).resolves.toBeUndefined();
+  });
+});
