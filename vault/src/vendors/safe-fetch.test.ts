@@ -32,9 +32,12 @@ describe('address policy', () => {
     expect(isAllowedAddress(address, { allowLoopback: false })).toBe(false);
   });
 
-  it.each(['93.184.215.14', '8.8.8.8', '2606:4700::1111', '172.32.0.1', '100.128.0.1'])('allows public %s', (address) => {
-    expect(isAllowedAddress(address, { allowLoopback: false })).toBe(true);
-  });
+  it.each(['93.184.215.14', '8.8.8.8', '2606:4700::1111', '172.32.0.1', '100.128.0.1'])(
+    'allows public %s',
+    (address) => {
+      expect(isAllowedAddress(address, { allowLoopback: false })).toBe(true);
+    },
+  );
 
   it('allows loopback only in development mode, and nothing else private', () => {
     expect(isAllowedAddress('127.0.0.1', { allowLoopback: true })).toBe(true);
@@ -54,7 +57,10 @@ describe('safeFetchJson', () => {
       requests.push(request.url ?? '');
       switch (request.url) {
         case '/ok':
-          response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' });
+          response.writeHead(200, {
+            'content-type': 'application/json',
+            'cache-control': 'max-age=60',
+          });
           response.end('{"vendor":"ok"}');
           return;
         case '/redirect':
@@ -91,12 +97,18 @@ describe('safeFetchJson', () => {
   const dev = { allowLoopbackHttp: true };
 
   it('fetches JSON from a loopback vendor in development mode, with its cache header', async () => {
-    expect(await safeFetchJson(`${base}/ok`, dev)).toEqual({ status: 200, body: { vendor: 'ok' }, cacheControl: 'max-age=60' });
+    expect(await safeFetchJson(`${base}/ok`, dev)).toEqual({
+      status: 200,
+      body: { vendor: 'ok' },
+      cacheControl: 'max-age=60',
+    });
   });
 
   it('refuses plain http outside development mode, before connecting', async () => {
     const before = requests.length;
-    await expect(safeFetchJson(`${base}/ok`, { allowLoopbackHttp: false })).rejects.toThrow(OutboundFetchError);
+    await expect(safeFetchJson(`${base}/ok`, { allowLoopbackHttp: false })).rejects.toThrow(
+      OutboundFetchError,
+    );
     expect(requests.length).toBe(before);
   });
 
@@ -118,7 +130,9 @@ describe('safeFetchJson', () => {
   });
 
   it('refuses a URL with credentials', async () => {
-    await expect(safeFetchJson(`https://user:pw@example.com/x`, dev)).rejects.toThrow(/credentials/);
+    await expect(safeFetchJson(`https://user:pw@example.com/x`, dev)).rejects.toThrow(
+      /credentials/,
+    );
   });
 
   it('does not follow redirects', async () => {
@@ -132,7 +146,9 @@ describe('safeFetchJson', () => {
     await expect(safeFetchJson(`${base}/big`, dev)).rejects.toThrow(/over 65536 bytes/);
     await expect(safeFetchJson(`${base}/not-json`, dev)).rejects.toThrow(/not JSON/);
     const started = Date.now();
-    await expect(safeFetchJson(`${base}/drip`, { ...dev, timeoutMs: 400 })).rejects.toThrow(/timed out/);
+    await expect(safeFetchJson(`${base}/drip`, { ...dev, timeoutMs: 400 })).rejects.toThrow(
+      /timed out/,
+    );
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
