@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     WEBKEY_DATA_DIR: dataDir,
     WEBKEY_PORT: '0',
     WEBKEY_DEV: 'true',
+    WEBKEY_LOG_LEVEL: 'warn',
   });
   const baseline = await startChild(['--import', 'tsx', 'vault/bench/baseline-server.ts'], {});
   const vendor = await startVendorMetadata();

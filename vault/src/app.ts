@@ -1,5 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
+import { sql } from 'kysely';
 import { accountsRoutes } from './accounts/accounts.routes.ts';
 import { sessionCookie } from './accounts/session-cookie.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
@@ -12,6 +14,7 @@ import { originGuard } from './http/origin-guard.ts';
 import { problemBody, problemResponse, renderError } from './http/problem.ts';
 import { VaultError } from './http/vault-error.ts';
 import { recordsRoutes } from './records/records.routes.ts';
+import { uiRoutes } from './ui/ui.routes.ts';
 import { redemptionRoutes } from './webkeys/redemption.routes.ts';
 import { webkeysRoutes } from './webkeys/webkeys.routes.ts';
 
@@ -30,8 +33,22 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
 
   app.use('*', async (c, next) => {
     const requestId = newId('req', ctx.random);
+    const started = performance.now();
     c.set('requestId', requestId);
     await next();
+    const route = routePath(c, -1);
+    const status = String(c.res.status);
+    const seconds = (performance.now() - started) / 1000;
+    ctx.metrics.requests.inc({ method: c.req.method, route, status });
+    ctx.metrics.latency.observe({ route }, seconds);
+    // Routes and statuses only: never bodies, record values, keys or codes.
+    ctx.logger.info('request', {
+      requestId,
+      method: c.req.method,
+      route,
+      status: c.res.status,
+      ms: Math.round(seconds * 1000),
+    });
     // Set on the final response, so error responses built outside c.json carry them too.
     c.res.headers.set('x-request-id', requestId);
     c.res.headers.set('x-content-type-options', 'nosniff');
@@ -54,12 +71,29 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/livez', (c) => c.json({ status: 'ok' }));
+  // Ready when the database answers: a load balancer stops sending work to a vault that cannot.
+  app.get('/readyz', async (c) => {
+    try {
+      await sql`select 1`.execute(ctx.db);
+      return c.json({ status: 'ok' });
+    } catch {
+      return problemResponse(
+        problemBody('service_unavailable', { requestId: c.get('requestId') }),
+        { 'retry-after': '5' },
+      );
+    }
+  });
+  app.get('/metrics', (c) =>
+    c.text(ctx.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }),
+  );
   app.route('/', discoveryRoutes(ctx));
   app.route('/api/v1', accountsRoutes(ctx, cookie));
   app.route('/api/v1/records', recordsRoutes(ctx, cookie));
   app.route('/api/v1/webkeys', webkeysRoutes(ctx, cookie));
   app.route('/api/v1/audit', auditRoutes(ctx, cookie));
   app.route('/vendor/v1', redemptionRoutes(ctx));
+  app.route('/', uiRoutes());
 
   app.notFound((c) =>
     problemResponse(

@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       masterKey: undefined,
       sessionTtlSeconds: 43_200,
       devMode: false,
+      logLevel: 'info',
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -55,6 +56,7 @@ describe('loadConfig', () => {
     [{ WEBKEY_PORT: '70000' }, /WEBKEY_PORT/],
     [{ WEBKEY_SESSION_TTL_SECONDS: '10' }, /WEBKEY_SESSION_TTL_SECONDS/],
     [{ WEBKEY_DEV: 'maybe' }, /WEBKEY_DEV/],
+    [{ WEBKEY_LOG_LEVEL: 'debug' }, /WEBKEY_LOG_LEVEL/],
     [{ WEBKEY_PUBLIC_URL: 'not a url' }, /WEBKEY_PUBLIC_URL/],
     [{ WEBKEY_PUBLIC_URL: 'http://vault.example' }, /WEBKEY_PUBLIC_URL must use https/],
     [{ WEBKEY_PUBLIC_URL: 'https://vault.example/app' }, /WEBKEY_PUBLIC_URL must be an origin/],

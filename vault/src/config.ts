@@ -1,5 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from './deps.ts';
 
 /** Where the vault keeps its data: an embedded SQLite file, or a PostgreSQL database. */
 export type DatabaseConfig =
@@ -18,8 +19,10 @@ export interface VaultConfig {
   /** A master keyring in text form (see crypto/master-keyring.ts); undefined: a key file in dataDir. */
   masterKey?: string;
   sessionTtlSeconds: number;
-  /** Development conveniences that must never be on in production (later: http vendor URLs on loopback). */
+  /** Development conveniences that must never be on in production: vendors on http://localhost. */
   devMode: boolean;
+  /** The least severe log entries written. */
+  logLevel?: LogLevel;
 }
 
 const booleanText = z
@@ -39,6 +42,7 @@ const environmentSchema = z.strictObject({
     .max(30 * 24 * 3600)
     .default(12 * 3600),
   WEBKEY_DEV: booleanText.default(false),
+  WEBKEY_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'only postgres:// URLs are supported; leave unset for SQLite')
@@ -93,6 +97,7 @@ export function loadConfig(
     masterKey: env.WEBKEY_MASTER_KEY,
     sessionTtlSeconds: env.WEBKEY_SESSION_TTL_SECONDS,
     devMode: env.WEBKEY_DEV,
+    logLevel: env.WEBKEY_LOG_LEVEL,
   };
   return Object.freeze(config);
 }

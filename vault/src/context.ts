@@ -3,6 +3,7 @@ import type { MasterKeyring } from './crypto/master-keyring.ts';
 import type { Durability } from './db/group-commit.ts';
 import type { Database, Engine } from './db/schema.ts';
 import type { Clock, Logger, RandomBytes } from './deps.ts';
+import type { VaultMetrics } from './observability/metrics.ts';
 import type { VaultSigner } from './signing/signing-keys.ts';
 import type { VendorRegistry } from './vendors/vendor-registry.ts';
 
@@ -30,4 +31,6 @@ export interface VaultContext {
   signer: VaultSigner;
   /** Vendors by metadata URL. */
   vendors: VendorRegistry;
+  /** Prometheus counters and histograms of this process. */
+  metrics: VaultMetrics;
 }

@@ -12,9 +12,24 @@ export interface Logger {
   error(event: string, fields?: Record<string, unknown>): void;
 }
 
-/** Writes one JSON line per entry to stderr. @example jsonLogger().info('started', { port }) */
-export function jsonLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
-  const write = (level: string, event: string, fields?: Record<string, unknown>) => {
+/** Log levels, least to most severe. */
+export const LOG_LEVELS = ['info', 'warn', 'error'] as const;
+/** A log level. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * Writes one JSON line per entry to stderr, dropping entries below `minimum`.
+ *
+ * @example
+ * jsonLogger(process.stderr, 'warn').info('started', { port }) // dropped
+ */
+export function jsonLogger(
+  stream: NodeJS.WritableStream = process.stderr,
+  minimum: LogLevel = 'info',
+): Logger {
+  const threshold = LOG_LEVELS.indexOf(minimum);
+  const write = (level: LogLevel, event: string, fields?: Record<string, unknown>) => {
+    if (LOG_LEVELS.indexOf(level) < threshold) return;
     stream.write(
       `${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`,
     );

@@ -19,6 +19,7 @@ import {
 import { sweepExpired } from './housekeeping.ts';
 import type { AppEnv } from './http/app-env.ts';
 import { problemBody, problemResponse } from './http/problem.ts';
+import { VaultMetrics } from './observability/metrics.ts';
 import { VaultSigner } from './signing/signing-keys.ts';
 import { type JsonFetcher, safeFetchJson } from './vendors/safe-fetch.ts';
 import { VendorRegistry } from './vendors/vendor-registry.ts';
@@ -82,13 +83,14 @@ export async function openVault(
     keyring,
     clock,
     random,
-    logger: deps.logger ?? jsonLogger(),
+    logger: deps.logger ?? jsonLogger(process.stderr, config.logLevel),
     origin,
     rpId: new URL(origin).hostname,
     sessionTtlMs: config.sessionTtlSeconds * 1000,
     devMode: config.devMode,
     signer,
     vendors: new VendorRegistry(fetchJson, clock, config.devMode),
+    metrics: new VaultMetrics(),
   };
   try {
     await signer.init();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig, VaultConfig } from '../config.ts';
 import type { Engine } from '../db/schema.ts';
-import { type Clock, silentLogger } from '../deps.ts';
+import { type Clock, type Logger, silentLogger } from '../deps.ts';
 import { type RunningVault, startVault } from '../vault.ts';
 
 /**
@@ -94,7 +94,12 @@ export interface TestVault extends RunningVault {
  */
 export async function startTestVault(
   engine: Engine,
-  options: { clock?: Clock; storage?: TestStorage; config?: Partial<VaultConfig> } = {},
+  options: {
+    clock?: Clock;
+    storage?: TestStorage;
+    config?: Partial<VaultConfig>;
+    logger?: Logger;
+  } = {},
 ): Promise<TestVault> {
   const storage = options.storage ?? (await createTestStorage(engine));
   const config: VaultConfig = {
@@ -109,7 +114,7 @@ export async function startTestVault(
   let vault: RunningVault;
   try {
     vault = await startVault(config, {
-      logger: silentLogger,
+      logger: options.logger ?? silentLogger,
       ...(options.clock ? { clock: options.clock } : {}),
     });
   } catch (error) {

@@ -170,6 +170,7 @@ export async function redeemWebkey(
   if (guessable) await checkCodeFailureBudget(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
   const row = await findStoredKey(ctx, signer, presented);
   if (!row) {
+    ctx.metrics.refusals.inc({ reason: 'unknown' });
     await recordAssertion(ctx.db, vendor);
     if (guessable) await recordCodeFailure(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
     throw refusal('unknown or forged key');
@@ -179,7 +180,7 @@ export async function redeemWebkey(
   // the transaction's connection would wait for it forever.
   const token = 'key' in presented ? presented.key : await reissueToken(signer, row);
   try {
-    return await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+    const answer = await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
       await recordAssertion(scope.trx, vendor);
       // A retry racing its own first attempt waited for this customer's lock: the first
       // attempt's answer, committed meanwhile, is the answer.
@@ -217,8 +218,11 @@ export async function redeemWebkey(
       if (idempotencyKey) await remember(ctx, scope, vendor.id, idempotencyKey, hash, answer, now);
       return answer;
     });
+    ctx.metrics.redemptions.inc();
+    return answer;
   } catch (error) {
     if (error instanceof Refused) {
+      ctx.metrics.refusals.inc({ reason: error.reason });
       await auditRefusal(ctx, row, vendor, error.reason, meta);
       throw refusal(error.reason);
     }

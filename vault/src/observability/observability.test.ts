@@ -1,0 +1,114 @@
+import type { IssuedWebkey } from '@webkey/protocol';
+import { TestVendor, VaultCustomer } from '@webkey/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jsonLogger } from '../deps.ts';
+import { expectProblem } from '../testing/expect-problem.ts';
+import { startTestVault, type TestVault } from '../testing/test-vault.ts';
+
+describe('metrics, probes and logs', () => {
+  let vault: TestVault;
+  let vendor: TestVendor;
+  const lines: string[] = [];
+  const SECRET_STREET = 'Unlogged Lane 77';
+  const SECRET_MEMBER = 'MEMBER-NEVER-LOGGED-5531';
+  let issued: IssuedWebkey;
+
+  beforeAll(async () => {
+    const sink = {
+      write: (chunk: string) => lines.push(chunk),
+    } as unknown as NodeJS.WritableStream;
+    vault = await startTestVault('sqlite', {
+      config: { devMode: true },
+      logger: jsonLogger(sink, 'info'),
+    });
+    vendor = await TestVendor.start('Metrics Shop');
+    const customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/address.home',
+      { lines: [SECRET_STREET], locality: 'Basel', country: 'CH' },
+      201,
+    );
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/insurance.primary',
+      { insurer: 'Alp Health', memberId: SECRET_MEMBER },
+      201,
+    );
+    issued = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['address.home', 'insurance.primary'], purpose: 'Metrics' },
+      201,
+    );
+    expect((await vendor.redeem(vault.url, { key: issued.key })).status).toBe(200);
+    expect((await vendor.redeem(vault.url, { key: issued.key })).status).toBe(403);
+  });
+  afterAll(async () => {
+    await vendor.stop();
+    await vault.dispose();
+  });
+
+  it('exposes Prometheus metrics: requests by route and status, latency, redemptions, refusals by reason', async () => {
+    const response = await fetch(`${vault.url}/metrics`);
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4');
+    const text = await response.text();
+    expect(text).toContain('webkey_redemptions_total 1');
+    expect(text).toContain('webkey_redemption_refusals_total{reason="used_up"} 1');
+    expect(text).toMatch(
+      /webkey_http_requests_total\{method="POST",route="\/vendor\/v1\/redeem",status="200"\} 1/,
+    );
+    expect(text).toMatch(
+      /webkey_http_requests_total\{method="POST",route="\/vendor\/v1\/redeem",status="403"\} 1/,
+    );
+    expect(text).toMatch(
+      /webkey_http_request_duration_seconds_bucket\{route="\/vendor\/v1\/redeem",le="\+Inf"\} 2/,
+    );
+  });
+
+  it('answers liveness and readiness', async () => {
+    expect((await fetch(`${vault.url}/livez`)).status).toBe(200);
+    expect(await (await fetch(`${vault.url}/readyz`)).json()).toEqual({ status: 'ok' });
+  });
+
+  it('logs one structured line per request, and never a value, key or code', async () => {
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const redeemed = entries.filter(
+      (e) => e.event === 'request' && e.route === '/vendor/v1/redeem',
+    );
+    expect(redeemed.map((e) => e.status)).toEqual([200, 403]);
+    expect(redeemed[0]).toMatchObject({
+      level: 'info',
+      method: 'POST',
+      requestId: expect.stringMatching(/^req_/),
+    });
+    const all = lines.join('');
+    for (const secret of [
+      SECRET_STREET,
+      SECRET_MEMBER,
+      issued.key,
+      issued.shortCode,
+      issued.key.split('.')[2]!,
+    ]) {
+      expect(all).not.toContain(secret);
+    }
+  });
+
+  it('reports not ready when the database cannot answer', async () => {
+    const other = await startTestVault('sqlite');
+    try {
+      await other.ctx.db.destroy();
+      const answer = await fetch(`${other.url}/readyz`);
+      expectProblem(
+        { status: answer.status, headers: answer.headers, body: await answer.json() },
+        503,
+        'service_unavailable',
+      );
+      expect(answer.headers.get('retry-after')).toBe('5');
+    } finally {
+      await other.close().catch(() => undefined);
+      await other.storage.dispose();
+    }
+  });
+});
