@@ -23,6 +23,8 @@ export interface AuditFacts {
   outcome?: 'success' | 'refused';
   /** Why a request was refused, or for record_changed what changed (created, updated, deleted). */
   reason?: string | null;
+  /** When it happened (ms); default now. A redemption passes its own time, so both agree. */
+  at?: number;
 }
 
 /**
@@ -61,7 +63,7 @@ export async function appendAudit(
     .orderBy('seq', 'desc')
     .limit(1)
     .executeTakeFirst();
-  const at = ctx.clock().getTime();
+  const at = facts.at ?? ctx.clock().getTime();
   const body: Omit<AuditEntry, 'hash'> = {
     id: newId('aud', ctx.random),
     seq: (last?.seq ?? 0) + 1,

@@ -201,6 +201,7 @@ export async function redeemWebkey(
         paths: [...Object.keys(granted.fields), ...Object.keys(granted.claims)],
         purpose: row.purpose,
         meta,
+        at: now,
       });
       const answer: RedemptionResponse = {
         redemptionId: newId('red', ctx.random),

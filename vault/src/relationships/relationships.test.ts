@@ -1,0 +1,107 @@
+import { type IssuedWebkey, redemptionResponseSchema } from '@webkey/protocol';
+import { TestVendor, VaultCustomer } from '@webkey/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../testing/expect-problem.ts';
+import { startTestVault, TEST_ENGINES, type TestVault } from '../testing/test-vault.ts';
+import type { KnownVendor } from './known-vendors.ts';
+
+describe.each(TEST_ENGINES)('recognising a returning customer on %s', (engine) => {
+  let vault: TestVault;
+  let dealer: TestVendor;
+  let insurer: TestVendor;
+
+  beforeAll(async () => {
+    vault = await startTestVault(engine, { config: { devMode: true } });
+    [dealer, insurer] = await Promise.all([
+      TestVendor.start('Herbst Motors'),
+      TestVendor.start('Harbour Insurance'),
+    ]);
+  });
+  afterAll(async () => {
+    await dealer.stop();
+    await insurer.stop();
+    await vault.dispose();
+  });
+
+  async function handOver(customer: VaultCustomer, vendor: TestVendor) {
+    const issued = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['contact', 'address.work'], purpose: 'Purchase' },
+      201,
+    );
+    const answer = await vendor.redeem(vault.url, { key: issued.key });
+    expect(answer.status).toBe(200);
+    return redemptionResponseSchema.parse(answer.body);
+  }
+
+  async function replace(customer: VaultCustomer, path: string, content: unknown) {
+    const current = await customer.request('GET', `/api/v1/records/${path}`);
+    const headers: Record<string, string> =
+      current.status === 200
+        ? { 'if-match': current.headers.get('etag')! }
+        : { 'if-none-match': '*' };
+    const written = await customer.request('PUT', `/api/v1/records/${path}`, content, headers);
+    expect([200, 201]).toContain(written.status);
+  }
+
+  it('gives one vendor the same subject across purchases, whatever the customer changed; another vendor a different one', async () => {
+    const nigel = new VaultCustomer(vault.url);
+    await nigel.signUp();
+    await replace(nigel, 'contact', {
+      emails: [{ label: 'work', address: 'nigel@first-employer.example' }],
+    });
+    await replace(nigel, 'address.work', {
+      lines: ['1 First Plaza'],
+      locality: 'Leeds',
+      country: 'GB',
+    });
+    const first = await handOver(nigel, dealer);
+
+    // He changes employer: new e-mail, new work address.
+    await replace(nigel, 'contact', {
+      emails: [{ label: 'work', address: 'nigel@second-employer.example' }],
+    });
+    await replace(nigel, 'address.work', {
+      lines: ['9 Second Street'],
+      locality: 'York',
+      country: 'GB',
+    });
+    const second = await handOver(nigel, dealer);
+
+    expect(second.subject).toBe(first.subject);
+    expect(
+      (second.fields.contact?.value as { emails: { address: string }[] }).emails[0]?.address,
+    ).toBe('nigel@second-employer.example');
+
+    const elsewhere = await handOver(nigel, insurer);
+    expect(elsewhere.subject).not.toBe(first.subject);
+
+    // Another customer is another subject at the same vendor.
+    const other = new VaultCustomer(vault.url);
+    await other.signUp();
+    await replace(other, 'contact', { emails: [{ label: 'home', address: 'other@example.com' }] });
+    expect((await handOver(other, dealer)).subject).not.toBe(first.subject);
+
+    // The customer sees which vendors know him and since when.
+    const { vendors } = await nigel.expect<{ vendors: KnownVendor[] }>('GET', '/api/v1/vendors');
+    expect(vendors.map((v) => [v.name, v.reads])).toEqual([
+      ['Harbour Insurance', 1],
+      ['Herbst Motors', 2],
+    ]);
+    const herbst = vendors.find((v) => v.id === dealer.id)!;
+    expect(herbst.firstReadAt).toBe(first.redeemedAt);
+    expect(herbst.lastReadAt).toBe(second.redeemedAt);
+  });
+
+  it('lists nobody for a customer no vendor has read, and needs a session', async () => {
+    const quiet = new VaultCustomer(vault.url);
+    await quiet.signUp();
+    expect(await quiet.expect('GET', '/api/v1/vendors')).toEqual({ vendors: [] });
+    expectProblem(
+      await new VaultCustomer(vault.url).request('GET', '/api/v1/vendors'),
+      401,
+      'unauthenticated',
+    );
+  });
+});
