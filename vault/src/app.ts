@@ -14,6 +14,7 @@ import { originGuard } from './http/origin-guard.ts';
 import { problemBody, problemResponse, renderError } from './http/problem.ts';
 import { VaultError } from './http/vault-error.ts';
 import { recordsRoutes } from './records/records.routes.ts';
+import { relationshipsRoutes } from './relationships/relationships.routes.ts';
 import { uiRoutes } from './ui/ui.routes.ts';
 import { redemptionRoutes } from './webkeys/redemption.routes.ts';
 import { webkeysRoutes } from './webkeys/webkeys.routes.ts';
@@ -92,6 +93,7 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   app.route('/api/v1/records', recordsRoutes(ctx, cookie));
   app.route('/api/v1/webkeys', webkeysRoutes(ctx, cookie));
   app.route('/api/v1/audit', auditRoutes(ctx, cookie));
+  app.route('/api/v1/vendors', relationshipsRoutes(ctx, cookie));
   app.route('/vendor/v1', redemptionRoutes(ctx));
   app.route('/', uiRoutes());
 
