@@ -8,6 +8,7 @@ import { auditRoutes } from './audit/audit.routes.ts';
 import type { VaultContext } from './context.ts';
 import { newId } from './crypto/ids.ts';
 import { discoveryRoutes } from './discovery/discovery.routes.ts';
+import { customerGrantsRoutes, vendorGrantsRoutes } from './grants/grants.routes.ts';
 import type { AppEnv } from './http/app-env.ts';
 import { MAX_JSON_BODY_BYTES } from './http/json-body.ts';
 import { originGuard } from './http/origin-guard.ts';
@@ -94,6 +95,8 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   app.route('/api/v1/webkeys', webkeysRoutes(ctx, cookie));
   app.route('/api/v1/audit', auditRoutes(ctx, cookie));
   app.route('/api/v1/vendors', relationshipsRoutes(ctx, cookie));
+  app.route('/api/v1/grants', customerGrantsRoutes(ctx, cookie));
+  app.route('/vendor/v1/grants', vendorGrantsRoutes(ctx));
   app.route('/vendor/v1', redemptionRoutes(ctx));
   app.route('/', uiRoutes());
 

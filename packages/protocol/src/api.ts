@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WEBKEY_LIFETIME, WEBKEY_USES } from './federation.ts';
+import { MAX_GRANT_DAYS, WEBKEY_LIFETIME, WEBKEY_USES } from './federation.ts';
 import { CATEGORIES } from './paths.ts';
 
 /**
@@ -49,6 +49,8 @@ export const webkeySummarySchema = z.object({
   usesTotal: z.number().int(),
   usesLeft: z.number().int(),
   status: z.enum(['active', 'used', 'expired', 'revoked']),
+  /** Days of standing re-reads a redemption grants the vendor, or null for a one-off handover. */
+  grantDays: z.number().int().nullable(),
   revokedAt: z.string().nullable(),
   lastRedeemedAt: z.string().nullable(),
   lastVendor: z.object({ id: z.string(), name: z.string() }).nullable(),
@@ -79,6 +81,26 @@ export const issueWebkeyRequestSchema = z.strictObject({
     .max(WEBKEY_LIFETIME.max)
     .default(WEBKEY_LIFETIME.default),
   uses: z.number().int().min(1).max(WEBKEY_USES.max).default(WEBKEY_USES.default),
+  /**
+   * Make the handover a standing grant: after redeeming, the vendor may re-read the same scope
+   * for this many days (at most a year) until the customer revokes it.
+   */
+  grantDays: z.number().int().min(1).max(MAX_GRANT_DAYS).nullable().default(null),
 });
 /** A key request, after defaults. */
 export type IssueWebkeyRequest = z.output<typeof issueWebkeyRequestSchema>;
+
+/** A standing grant as its customer sees it. */
+export const grantSummarySchema = z.object({
+  id: z.string(),
+  vendor: z.object({ id: z.string(), name: z.string() }),
+  scope: z.array(z.string()),
+  purpose: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  revokedAt: z.string().nullable(),
+  lastReadAt: z.string().nullable(),
+  status: z.enum(['active', 'expired', 'revoked']),
+});
+/** A grant summary. */
+export type GrantSummary = z.infer<typeof grantSummarySchema>;

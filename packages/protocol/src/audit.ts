@@ -10,6 +10,9 @@ export const AUDIT_EVENTS = [
   'key_refused',
   'key_revoked',
   'record_changed',
+  'grant_read',
+  'grant_refused',
+  'grant_revoked',
 ] as const;
 /** An audit event. */
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];

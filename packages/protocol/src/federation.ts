@@ -24,6 +24,9 @@ export const VAULT_METADATA_PATH = '/.well-known/webkey-vault';
 
 /** Web key lifetime limits, in seconds. */
 export const WEBKEY_LIFETIME = { default: 600, max: 24 * 3600, min: 30 } as const;
+/** The longest a standing grant can last, in days. */
+export const MAX_GRANT_DAYS = 365;
+
 /** Limits on the number of uses of one web key. */
 export const WEBKEY_USES = { default: 1, max: 100 } as const;
 
@@ -37,6 +40,8 @@ export const webkeyClaimsSchema = z.object({
   scope: z.array(z.string()).min(1).max(32),
   purpose: z.string().max(200),
   uses: z.number().int().min(1).max(WEBKEY_USES.max),
+  /** Present when redeeming grants standing re-reads for this many days. */
+  grant_days: z.number().int().min(1).max(MAX_GRANT_DAYS).optional(),
 });
 /** Web key claims. */
 export type WebkeyClaims = z.infer<typeof webkeyClaimsSchema>;
@@ -87,6 +92,7 @@ export const vaultMetadataSchema = z.object({
   short_code_symbols: z.number().int(),
   webkey_max_lifetime_seconds: z.number().int(),
   openapi_uri: z.string().url().optional(),
+  grant_read_endpoint: z.string().url().optional(),
 });
 /** Vault metadata. */
 export type VaultMetadata = z.infer<typeof vaultMetadataSchema>;
@@ -130,6 +136,34 @@ export const redemptionResponseSchema = z.object({
   missing: z.array(z.string()),
   /** The web key itself (compact JWS), so a short-code redemption can be verified too. */
   key: z.string(),
+  /** Present when the key made a standing grant: re-read with its id until it expires. */
+  grant: z.object({ id: z.string(), expiresAt: z.string() }).optional(),
 });
 /** A redemption answer. */
 export type RedemptionResponse = z.infer<typeof redemptionResponseSchema>;
+
+/** The body of a standing grant re-read: the grant's id and the vendor's assertion. */
+export const grantReadRequestSchema = z.strictObject({
+  grant: z.string().min(1).max(64),
+  client_assertion_type: z.literal(CLIENT_ASSERTION_TYPE),
+  client_assertion: z.string().min(1).max(8192),
+});
+/** A grant re-read request. */
+export type GrantReadRequest = z.infer<typeof grantReadRequestSchema>;
+
+/** A successful re-read under a standing grant: the current data in its scope. */
+export const grantReadResponseSchema = z.object({
+  grantId: z.string(),
+  issuer: z.string().url(),
+  subject: z.string(),
+  readAt: z.string(),
+  purpose: z.string(),
+  scope: z.array(z.string()),
+  expiresAt: z.string(),
+  auditEntryId: z.string(),
+  fields: z.record(z.string(), grantedFieldSchema),
+  claims: z.record(z.string(), z.boolean()),
+  missing: z.array(z.string()),
+});
+/** A grant re-read answer. */
+export type GrantReadResponse = z.infer<typeof grantReadResponseSchema>;

@@ -10,9 +10,11 @@ const ALL = [
   '2026-11-23T1801-records',
   '2026-11-23T1900-federation',
   '2026-11-23T2000-rate-limits',
+  '2026-11-23T2100-grants',
 ];
 const TABLES = [
   'customers',
+  'grants',
   'passkeys',
   'rate_limits',
   'record_versions',

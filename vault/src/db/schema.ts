@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AccountsTables } from '../accounts/accounts.table.ts';
 import type { AuditEntriesTable } from '../audit/audit.table.ts';
+import type { GrantsTable } from '../grants/grants.table.ts';
 import type { RateLimitsTable } from '../limits/rate-limits.table.ts';
 import type { RecordsTables } from '../records/records.table.ts';
 import type { SigningKeysTable } from '../signing/signing.table.ts';
@@ -11,6 +12,7 @@ export interface Database extends AccountsTables, RecordsTables, WebkeysTables {
   signing_keys: SigningKeysTable;
   audit_entries: AuditEntriesTable;
   rate_limits: RateLimitsTable;
+  grants: GrantsTable;
 }
 
 /** The database handle, or a transaction on it: repository functions accept either. */

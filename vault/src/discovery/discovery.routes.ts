@@ -17,6 +17,7 @@ import { buildOpenApi } from './openapi.ts';
 export const JWKS_PATH = '/.well-known/jwks.json';
 export const REDEMPTION_PATH = '/vendor/v1/redeem';
 export const OPENAPI_PATH = '/openapi.json';
+export const GRANT_READ_PATH = '/vendor/v1/grants/read';
 
 /** The discovery document: everything a vendor needs to talk to this vault. */
 export function vaultMetadata(origin: string): VaultMetadata {
@@ -34,6 +35,7 @@ export function vaultMetadata(origin: string): VaultMetadata {
     short_code_symbols: SHORT_CODE_SYMBOLS,
     webkey_max_lifetime_seconds: WEBKEY_LIFETIME.max,
     openapi_uri: `${origin}${OPENAPI_PATH}`,
+    grant_read_endpoint: `${origin}${GRANT_READ_PATH}`,
   };
 }
 

@@ -87,6 +87,7 @@ export async function issueWebkey(
       purpose: input.purpose,
       uses: input.uses,
       ...(input.audience ? { aud: input.audience } : {}),
+      ...(input.grantDays ? { grant_days: input.grantDays } : {}),
     },
     WEBKEY_JWT_TYPE,
   );
@@ -109,6 +110,7 @@ export async function issueWebkey(
       last_redeemed_at: null,
       last_vendor_id: null,
       last_vendor_name: null,
+      grant_days: input.grantDays,
     };
     try {
       await inCustomerTransaction(ctx, customerId, async (scopeTx) => {

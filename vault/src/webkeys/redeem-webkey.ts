@@ -9,6 +9,7 @@ import { sha256Hex } from '../crypto/encoding.ts';
 import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/schema.ts';
+import { openGrant } from '../grants/open-grant.ts';
 import { VaultError } from '../http/vault-error.ts';
 import { checkCodeFailureBudget, recordCodeFailure } from '../limits/failure-limits.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
@@ -194,6 +195,15 @@ export async function redeemWebkey(
       if (reason) throw new Refused(reason);
       if (!(await consumeWebkeyUse(scope.trx, row.id, vendor, now))) throw new Refused('used_up');
       const granted = await readGrantedData(scope, scopeItems, ctx.clock());
+      const grant = current!.grant_days
+        ? await openGrant(
+            scope.trx,
+            { ...current!, grant_days: current!.grant_days },
+            vendor,
+            now,
+            ctx.random,
+          )
+        : undefined;
       const audit = await appendAudit(ctx, scope, {
         event: 'key_redeemed',
         vendor: { id: vendor.id, name: vendor.name },
@@ -215,6 +225,7 @@ export async function redeemWebkey(
         auditEntryId: audit.id,
         ...granted,
         key: token,
+        ...(grant ? { grant } : {}),
       };
       if (idempotencyKey) await remember(ctx, scope, vendor.id, idempotencyKey, hash, answer, now);
       return answer;
@@ -307,6 +318,7 @@ async function reissueToken(signer: VaultSigner, row: WebkeysTable): Promise<str
       purpose: row.purpose,
       uses: row.uses_total,
       ...(row.audience ? { aud: row.audience } : {}),
+      ...(row.grant_days ? { grant_days: row.grant_days } : {}),
     },
     WEBKEY_JWT_TYPE,
   );

@@ -23,6 +23,7 @@ export function summarizeWebkey(row: WebkeysTable, now: number): WebkeySummary {
     usesTotal: row.uses_total,
     usesLeft: row.uses_left,
     status: webkeyStatus(row, now),
+    grantDays: row.grant_days,
     revokedAt: iso(row.revoked_at),
     lastRedeemedAt: iso(row.last_redeemed_at),
     lastVendor:

@@ -19,6 +19,8 @@ export interface WebkeysTable {
   last_redeemed_at: number | null;
   last_vendor_id: string | null;
   last_vendor_name: string | null;
+  /** When set, redeeming the key also grants the vendor re-reads for this many days. */
+  grant_days: number | null;
 }
 
 export interface AssertionJtisTable {

@@ -1,0 +1,190 @@
+import {
+  CLIENT_ASSERTION_TYPE,
+  type GrantSummary,
+  grantReadResponseSchema,
+  type IssuedWebkey,
+  redemptionResponseSchema,
+} from '@webkey/protocol';
+import { TestVendor, VaultCustomer } from '@webkey/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../testing/expect-problem.ts';
+import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
+
+describe.each(TEST_ENGINES)('standing grants on %s', (engine) => {
+  // Real time: the test vendors sign assertions with the real clock.
+  const clock = testClock(Date.now());
+  let vault: TestVault;
+  let dealer: TestVendor;
+  let stranger: TestVendor;
+
+  beforeAll(async () => {
+    vault = await startTestVault(engine, { clock, config: { devMode: true } });
+    [dealer, stranger] = await Promise.all([
+      TestVendor.start('Herbst Motors'),
+      TestVendor.start('Stranger Shop'),
+    ]);
+  });
+  afterAll(async () => {
+    await dealer.stop();
+    await stranger.stop();
+    await vault.dispose();
+  });
+
+  async function readGrant(vendor: TestVendor, grant: string) {
+    // Assertions dated by the vault's clock, which these tests move.
+    const iat = Math.floor(clock().getTime() / 1000);
+    const assertion = await vendor.assertion(vault.url, { claims: { iat, exp: iat + 60 } });
+    const response = await fetch(`${vault.url}/vendor/v1/grants/read`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        grant,
+        client_assertion_type: CLIENT_ASSERTION_TYPE,
+        client_assertion: assertion,
+      }),
+    });
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: (await response.json()) as unknown,
+    };
+  }
+
+  async function customerWithGrant(days = 30) {
+    const customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/address.home',
+      { lines: ['1 Old Road'], locality: 'Leeds', country: 'GB' },
+      201,
+    );
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/insurance.primary',
+      { insurer: 'Secret Health', memberId: 'NOT-IN-SCOPE-1' },
+      201,
+    );
+    const issued = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['address.home'], purpose: 'Car purchase', grantDays: days },
+      201,
+    );
+    expect(issued.grantDays).toBe(days);
+    const redeemed = await dealer.redeem(vault.url, { key: issued.key });
+    expect(redeemed.status).toBe(200);
+    const redemption = redemptionResponseSchema.parse(redeemed.body);
+    expect(redemption.grant).toBeDefined();
+    return { customer, issued, redemption, grantId: redemption.grant!.id };
+  }
+
+  it('lets the dealer re-read the corrected address until the customer revokes, then refuses', async () => {
+    const { customer, redemption, grantId } = await customerWithGrant();
+    const first = grantReadResponseSchema.parse((await readGrant(dealer, grantId)).body);
+    expect(first.fields['address.home']?.value).toMatchObject({ locality: 'Leeds' });
+    expect(first.subject).toBe(redemption.subject);
+    expect(JSON.stringify(first)).not.toContain('NOT-IN-SCOPE-1');
+
+    // The customer corrects the address; the dealer's copy is no longer the master.
+    const current = await customer.request('GET', '/api/v1/records/address.home');
+    const corrected = await customer.request(
+      'PUT',
+      '/api/v1/records/address.home',
+      { lines: ['2 New Street'], locality: 'York', country: 'GB' },
+      { 'if-match': current.headers.get('etag')! },
+    );
+    expect(corrected.status).toBe(200);
+    const second = grantReadResponseSchema.parse((await readGrant(dealer, grantId)).body);
+    expect(second.fields['address.home']?.value).toMatchObject({
+      lines: ['2 New Street'],
+      locality: 'York',
+    });
+
+    const { grants } = await customer.expect<{ grants: GrantSummary[] }>('GET', '/api/v1/grants');
+    expect(grants).toEqual([
+      expect.objectContaining({
+        id: grantId,
+        status: 'active',
+        vendor: { id: dealer.id, name: 'Herbst Motors' },
+      }),
+    ]);
+    expect(grants[0]?.lastReadAt).toBe(second.readAt);
+
+    const revoked = await customer.expect<GrantSummary>('DELETE', `/api/v1/grants/${grantId}`);
+    expect(revoked.status).toBe('revoked');
+    expectProblem(await readGrant(dealer, grantId), 403, 'grant_refused');
+    expect(
+      (await customer.expect<{ grants: GrantSummary[] }>('GET', '/api/v1/grants')).grants,
+    ).toEqual([]);
+
+    const { entries } = await customer.expect<{
+      entries: { event: string; reason: string | null; vendor: { name: string } | null }[];
+    }>('GET', '/api/v1/audit');
+    expect(entries.slice(0, 5).map((e) => [e.event, e.reason])).toEqual([
+      ['grant_refused', 'revoked'],
+      ['grant_revoked', null],
+      ['grant_read', null],
+      ['record_changed', 'updated'],
+      ['grant_read', null],
+    ]);
+  });
+
+  it('refuses other vendors, unknown grants and expired grants identically', async () => {
+    const { customer, grantId } = await customerWithGrant(1);
+    const foreign = await readGrant(stranger, grantId);
+    const unknown = await readGrant(dealer, 'grt_AAAAAAAAAAAAAAAAAAAAAA');
+    clock.advance(24 * 3600 * 1000 + 1000);
+    const expired = await readGrant(dealer, grantId);
+    // Back to real time: later tests' vendors sign with the real clock.
+    clock.advance(-(24 * 3600 * 1000 + 1000));
+    const bodies = [foreign, unknown, expired].map((answer) => {
+      expectProblem(answer, 403, 'grant_refused');
+      const { requestId: _omit, ...rest } = answer.body as Record<string, unknown>;
+      return rest;
+    });
+    expect(bodies[1]).toEqual(bodies[0]);
+    expect(bodies[2]).toEqual(bodies[0]);
+    const { entries } = await customer.expect<{
+      entries: { event: string; reason: string | null }[];
+    }>('GET', '/api/v1/audit?event=grant_refused');
+    expect(entries.map((e) => e.reason).sort()).toEqual(['expired', 'not_for_this_vendor']);
+  });
+
+  it('refuses a grant length over a year or under a day, storing nothing', async () => {
+    const customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+    for (const grantDays of [0, 366, 1.5]) {
+      expectProblem(
+        await customer.request('POST', '/api/v1/webkeys', {
+          scope: ['address.home'],
+          purpose: 'x',
+          grantDays,
+        }),
+        400,
+        'invalid_request',
+      );
+    }
+    expect(
+      (await customer.expect<{ webkeys: unknown[] }>('GET', '/api/v1/webkeys?all=true')).webkeys,
+    ).toEqual([]);
+  });
+
+  it('makes no grant for a plain handover', async () => {
+    const customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+    const issued = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['address.home'], purpose: 'Once' },
+      201,
+    );
+    const redemption = redemptionResponseSchema.parse(
+      (await dealer.redeem(vault.url, { key: issued.key })).body,
+    );
+    expect(redemption.grant).toBeUndefined();
+    expect(
+      (await customer.expect<{ grants: unknown[] }>('GET', '/api/v1/grants?all=true')).grants,
+    ).toEqual([]);
+  });
+});

@@ -1,0 +1,45 @@
+import type { GrantSummary } from '@webkey/protocol';
+import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
+import type { VaultContext } from '../context.ts';
+import { VaultError } from '../http/vault-error.ts';
+import { summarizeGrant } from './grant-summary.ts';
+import { findGrant, listCustomerGrants, revokeGrantRow } from './grants.repository.ts';
+
+/** The customer's standing grants, newest first: only those still allowing reads unless `all`. */
+export async function listGrants(
+  ctx: VaultContext,
+  customerId: string,
+  all: boolean,
+): Promise<GrantSummary[]> {
+  const now = ctx.clock().getTime();
+  const grants = (await listCustomerGrants(ctx.db, customerId)).map((row) =>
+    summarizeGrant(row, now),
+  );
+  return all ? grants : grants.filter((grant) => grant.status === 'active');
+}
+
+/** Revokes a grant at once: the vendor's next read is refused. Revoking twice changes nothing. */
+export async function revokeGrant(
+  ctx: VaultContext,
+  customerId: string,
+  id: string,
+  meta: RequestMeta,
+): Promise<GrantSummary> {
+  return inCustomerTransaction(ctx, customerId, async (scope) => {
+    const row = await findGrant(scope.trx, id);
+    if (!row || row.customer_id !== customerId)
+      throw new VaultError('not_found', { detail: 'You have no grant with this id.' });
+    const now = ctx.clock().getTime();
+    if (!(await revokeGrantRow(scope.trx, customerId, id, now))) return summarizeGrant(row, now);
+    await appendAudit(ctx, scope, {
+      event: 'grant_revoked',
+      vendor: { id: row.vendor_id, name: row.vendor_name },
+      keyId: row.webkey_id,
+      paths: JSON.parse(row.scope),
+      purpose: row.purpose,
+      meta,
+    });
+    return summarizeGrant({ ...row, revoked_at: now }, now);
+  });
+}

@@ -1,0 +1,103 @@
+import type { GrantReadResponse } from '@webkey/protocol';
+import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
+import type { VaultContext } from '../context.ts';
+import { VaultError } from '../http/vault-error.ts';
+import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
+import { pairwiseSubject, readGrantedData } from '../webkeys/granted-data.ts';
+import { findGrant, markGrantRead } from './grants.repository.ts';
+import type { GrantsTable } from './grants.table.ts';
+
+/** Why a re-read was refused, as the customer's audit log records it. */
+type GrantRefusalReason = 'revoked' | 'expired' | 'not_for_this_vendor';
+
+class GrantRefused extends Error {
+  constructor(readonly reason: GrantRefusalReason) {
+    super(reason);
+  }
+}
+
+/** One answer for every grant that allows no read: unknown, revoked, expired, another vendor's. */
+function refusal(reason: string): VaultError {
+  return new VaultError('grant_refused', { privateDetail: `grant refused: ${reason}` });
+}
+
+function refusalReason(
+  grant: GrantsTable,
+  vendorId: string,
+  now: number,
+): GrantRefusalReason | undefined {
+  if (grant.vendor_id !== vendorId) return 'not_for_this_vendor';
+  if (grant.revoked_at !== null) return 'revoked';
+  if (grant.expires_at <= now) return 'expired';
+  return undefined;
+}
+
+/**
+ * A vendor re-reads the data a standing grant covers: the current versions, so a corrected
+ * address reaches the vendor. Audited like a redemption, in the same transaction; a refused read
+ * is audited for the customer with its reason and answered with one indistinguishable refusal.
+ *
+ * @example
+ * const answer = await readGrant(ctx, vendor, 'grt_...', meta);
+ */
+export async function readGrant(
+  ctx: VaultContext,
+  vendor: AuthenticatedVendor,
+  grantId: string,
+  meta: RequestMeta,
+): Promise<GrantReadResponse> {
+  const row = await findGrant(ctx.db, grantId);
+  if (!row) {
+    await recordAssertion(ctx.db, vendor);
+    throw refusal('unknown grant');
+  }
+  try {
+    return await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+      await recordAssertion(scope.trx, vendor);
+      const now = ctx.clock().getTime();
+      const grant = (await findGrant(scope.trx, grantId)) ?? row;
+      const reason = refusalReason(grant, vendor.id, now);
+      if (reason) throw new GrantRefused(reason);
+      const items: string[] = JSON.parse(grant.scope);
+      const granted = await readGrantedData(scope, items, ctx.clock());
+      await markGrantRead(scope.trx, grant.id, now);
+      const audit = await appendAudit(ctx, scope, {
+        event: 'grant_read',
+        vendor: { id: vendor.id, name: vendor.name },
+        keyId: grant.webkey_id,
+        paths: [...Object.keys(granted.fields), ...Object.keys(granted.claims)],
+        purpose: grant.purpose,
+        meta,
+        at: now,
+      });
+      return {
+        grantId: grant.id,
+        issuer: ctx.origin,
+        subject: pairwiseSubject(scope.dataKey, vendor.id),
+        readAt: new Date(now).toISOString(),
+        purpose: grant.purpose,
+        scope: items,
+        expiresAt: new Date(grant.expires_at).toISOString(),
+        auditEntryId: audit.id,
+        ...granted,
+      };
+    });
+  } catch (error) {
+    if (!(error instanceof GrantRefused)) throw error;
+    await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+      await recordAssertion(scope.trx, vendor);
+      await appendAudit(ctx, scope, {
+        event: 'grant_refused',
+        vendor: { id: vendor.id, name: vendor.name },
+        keyId: row.webkey_id,
+        paths: JSON.parse(row.scope),
+        purpose: row.purpose,
+        meta,
+        outcome: 'refused',
+        reason: error.reason,
+      });
+    });
+    throw refusal(error.reason);
+  }
+}
