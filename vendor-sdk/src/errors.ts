@@ -117,6 +117,18 @@ export class WebkeyUsedOrRevokedError extends WebkeyError {
 }
 
 /**
+ * The vault refused a re-read under a standing grant: the customer revoked it, it expired, or it
+ * is not this vendor's (the vault deliberately does not say which). Stop reading; ask the
+ * customer for a new grant if the relationship goes on.
+ *
+ * @example
+ * if (error instanceof GrantRefusedError) markCustomerRecordStale(customerId);
+ */
+export class GrantRefusedError extends WebkeyError {
+  override name = 'GrantRefusedError';
+}
+
+/**
  * The key's vault (or the one named for a short code) is not accepted by the trust policy.
  * Nothing was sent to it.
  *
@@ -263,6 +275,11 @@ export function errorFromAnswer(answer: VaultAnswer): WebkeyError {
         );
       }
       return new WebkeyUsedOrRevokedError(REFUSED_USED_OR_REVOKED, { ...base, code });
+    case 'grant_refused':
+      return new GrantRefusedError(
+        'The vault refused this grant: it was revoked, has expired, or is not yours (the vault does not say which).',
+        { ...base, code },
+      );
     case 'invalid_client':
       return new VendorAuthenticationError(
         'The vault could not authenticate this vendor: check that the vendor metadata document is reachable and lists the signing key, and that the clock is right.',

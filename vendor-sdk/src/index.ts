@@ -7,6 +7,7 @@
 export * from './client-assertion.ts';
 export type { Clock, FetchLike, RandomBytes, Sleep } from './deps.ts';
 export * from './errors.ts';
+export * from './grant-read.ts';
 export * from './redemption.ts';
 export type { RetryOptions } from './retrying-sender.ts';
 export * from './trust.ts';

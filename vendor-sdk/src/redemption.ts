@@ -70,53 +70,29 @@ export type FieldValue<P extends string> = string extends P
 export type GrantedField = RedemptionResponse['fields'][string];
 
 /**
- * A successful redemption. Every member of the vault's answer is here as sent; `field()` and
- * `claim()` read the grant.
+ * What a vault granted: records by path and derived claims, with typed accessors. The common
+ * part of a {@link Redemption} and a {@link GrantRead}.
  *
  * @example
- * const redemption = await client.redeem(scanned);
- * const home = redemption.field('address.home'); // RecordContent<'address'> | undefined
- * if (redemption.claim('profile.age_over_21')) sellWine();
- * console.log(redemption.subject, redemption.auditEntryId);
+ * const home = granted.field('address.home');
  */
-export class Redemption {
-  readonly redemptionId: string;
-  /** The web key's `jti`. */
-  readonly keyId: string;
-  readonly issuer: string;
-  /** The customer as this vendor sees them: stable for this vendor, unlinkable across vendors. */
-  readonly subject: string;
-  readonly redeemedAt: string;
-  readonly purpose: string;
-  readonly scope: readonly string[];
-  readonly usesLeft: number;
-  /** The customer's audit entry for this read. */
-  readonly auditEntryId: string;
-  /** Granted records by path, unparsed; prefer {@link Redemption.field}. */
+export class GrantedData {
+  /** Granted records by path, unparsed; prefer {@link GrantedData.field}. */
   readonly fields: Readonly<Record<string, GrantedField>>;
   readonly claims: Readonly<Record<string, boolean>>;
   /** Scope items the customer has no data for. */
   readonly missing: readonly string[];
-  /** The web key (compact JWS). */
-  readonly key: string;
-  /** The vault's request id of the redemption. */
+  /** The vault's request id of the answer. */
   readonly requestId?: string;
   readonly #parsed = new Map<string, unknown>();
 
-  constructor(response: RedemptionResponse, requestId?: string) {
-    this.redemptionId = response.redemptionId;
-    this.keyId = response.keyId;
-    this.issuer = response.issuer;
-    this.subject = response.subject;
-    this.redeemedAt = response.redeemedAt;
-    this.purpose = response.purpose;
-    this.scope = response.scope;
-    this.usesLeft = response.usesLeft;
-    this.auditEntryId = response.auditEntryId;
-    this.fields = response.fields;
-    this.claims = response.claims;
-    this.missing = response.missing;
-    this.key = response.key;
+  constructor(
+    granted: Pick<RedemptionResponse, 'fields' | 'claims' | 'missing'>,
+    requestId?: string,
+  ) {
+    this.fields = granted.fields;
+    this.claims = granted.claims;
+    this.missing = granted.missing;
     if (requestId !== undefined) this.requestId = requestId;
   }
 
@@ -167,6 +143,50 @@ export class Redemption {
   claim(name: string): boolean | undefined {
     return Object.hasOwn(this.claims, name) ? this.claims[name] : undefined;
   }
+}
+
+/**
+ * A successful redemption. Every member of the vault's answer is here as sent; `field()` and
+ * `claim()` read the grant.
+ *
+ * @example
+ * const redemption = await client.redeem(scanned);
+ * const home = redemption.field('address.home'); // RecordContent<'address'> | undefined
+ * if (redemption.claim('profile.age_over_21')) sellWine();
+ * console.log(redemption.subject, redemption.auditEntryId);
+ */
+export class Redemption extends GrantedData {
+  readonly redemptionId: string;
+  /** The web key's `jti`. */
+  readonly keyId: string;
+  readonly issuer: string;
+  /** The customer as this vendor sees them: stable for this vendor, unlinkable across vendors. */
+  readonly subject: string;
+  readonly redeemedAt: string;
+  readonly purpose: string;
+  readonly scope: readonly string[];
+  readonly usesLeft: number;
+  /** The customer's audit entry for this read. */
+  readonly auditEntryId: string;
+  /** The web key (compact JWS). */
+  readonly key: string;
+  /** The standing grant this redemption opened, when the key made one: re-read with its id. */
+  readonly grant?: { id: string; expiresAt: string };
+
+  constructor(response: RedemptionResponse, requestId?: string) {
+    super(response, requestId);
+    this.redemptionId = response.redemptionId;
+    this.keyId = response.keyId;
+    this.issuer = response.issuer;
+    this.subject = response.subject;
+    this.redeemedAt = response.redeemedAt;
+    this.purpose = response.purpose;
+    this.scope = response.scope;
+    this.usesLeft = response.usesLeft;
+    this.auditEntryId = response.auditEntryId;
+    this.key = response.key;
+    if (response.grant !== undefined) this.grant = response.grant;
+  }
 
   /** The vault's answer as plain JSON. @example JSON.stringify(redemption) */
   toJSON(): RedemptionResponse {
@@ -184,6 +204,7 @@ export class Redemption {
       claims: { ...this.claims },
       missing: [...this.missing],
       key: this.key,
+      ...(this.grant === undefined ? {} : { grant: this.grant }),
     };
   }
 }

@@ -6,6 +6,8 @@ import type {
 } from '@webkey/protocol';
 import {
   CLIENT_ASSERTION_TYPE,
+  grantReadRequestSchema,
+  grantReadResponseSchema,
   redemptionRequestSchema,
   redemptionResponseSchema,
 } from '@webkey/protocol';
@@ -21,6 +23,7 @@ import {
   VaultResponseError,
   WebkeyInvalidError,
 } from './errors.ts';
+import { GrantRead } from './grant-read.ts';
 import type { RedeemInput } from './redeem-input.ts';
 import { parseRedeemInput } from './redeem-input.ts';
 import { Redemption } from './redemption.ts';
@@ -97,6 +100,16 @@ export class VendorClient {
   readonly #directory: VaultDirectory;
   readonly #signingKey: Promise<SigningKey>;
 
+  /**
+   * Standing grants: re-read the data a customer granted until they revoke it or it expires.
+   *
+   * @example
+   * const fresh = await client.grants.read(redemption.grant!.id);
+   */
+  readonly grants: {
+    read(grantId: string, options?: { issuer?: string; signal?: AbortSignal }): Promise<GrantRead>;
+  } = { read: (grantId, options = {}) => this.#readGrant(grantId, options) };
+
   constructor(options: VendorClientOptions) {
     if (!isHttpUrl(options.clientId)) {
       throw new TypeError('clientId must be the URL of the vendor metadata document');
@@ -162,6 +175,66 @@ export class VendorClient {
     const answer = await readBody(response, redemptionResponseSchema, 'redemption answer');
     await this.#checkAnswer(answer, { issuer, parsed, keyClaims, getKey, requestId });
     return new Redemption(answer, requestId);
+  }
+
+  async #readGrant(
+    grantId: string,
+    options: { issuer?: string; signal?: AbortSignal },
+  ): Promise<GrantRead> {
+    const issuer = options.issuer ?? soleTrustedIssuer(this.#trust);
+    if (issuer === undefined) {
+      throw new InvalidRequestError(
+        'A grant id does not say which vault issued it: pass { issuer }, or trust exactly one issuer.',
+        { code: 'issuer_required' },
+      );
+    }
+    if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+    const metadata = await this.#directory.metadata(issuer, options.signal);
+    if (metadata.grant_read_endpoint === undefined) {
+      throw new VaultResponseError('This vault does not offer standing grants.', {
+        code: 'unexpected_response',
+      });
+    }
+    const signingKey = await this.#signingKey;
+    // A re-read changes nothing but the audit log, so retrying it is safe.
+    const response = await sendWithRetries(this.#deps, {
+      url: metadata.grant_read_endpoint,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: async () =>
+        JSON.stringify(
+          grantReadRequestSchema.parse({
+            grant: grantId,
+            client_assertion_type: CLIENT_ASSERTION_TYPE,
+            client_assertion: await signClientAssertion(signingKey, {
+              clientId: this.clientId,
+              audience: metadata.issuer,
+              now: this.#deps.clock(),
+              jti: randomId(this.#deps.random),
+            }),
+          }),
+        ),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    if (response.status !== 200)
+      throw await errorFromResponse(response, undefined, this.#deps.clock());
+    const requestId = requestIdOf(response);
+    const answer = await readBody(response, grantReadResponseSchema, 'grant read answer');
+    const scope = new Set(answer.scope);
+    const outside = [...Object.keys(answer.fields), ...Object.keys(answer.claims)].filter(
+      (item) => !scope.has(item),
+    );
+    if (answer.issuer !== issuer || answer.grantId !== grantId || outside.length > 0) {
+      throw new VaultResponseError(
+        'The vault answered about another grant, or outside its scope.',
+        {
+          code: 'unexpected_response',
+          status: 200,
+          requestId,
+        },
+      );
+    }
+    return new GrantRead(answer, requestId);
   }
 
   #issuerFor(parsed: RedeemInput, requested: string | undefined): string {
