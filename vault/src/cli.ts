@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyAuditExport, WEBKEY_LIFETIME } from '@webkey/protocol';
 import type { JSONWebKeySet } from 'jose';
@@ -7,10 +8,12 @@ import {
   generateMasterKey,
   keyringFrom,
   loadMasterKeyring,
+  MASTER_KEY_FILE,
   MasterKeyError,
   writeKeyringFile,
 } from './crypto/master-keyring.ts';
 import { countByMasterKey, rewrapAll } from './crypto/rotate-master-key.ts';
+import { BackupError, backupSqlite, POSTGRES_BACKUP_ADVICE, restoreSqlite } from './db/backup.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { systemRandom } from './deps.ts';
@@ -27,6 +30,8 @@ Commands:
                         sign with a new key; old keys verify for N hours (default 25)
   audit verify FILE [--jwks FILE]
                         verify an exported audit log; names the first bad entry
+  backup FILE           write a consistent copy of the SQLite database to FILE (new), online
+  restore FILE          put a backup in place of the SQLite database (vaults stopped), migrate
 
 Configuration comes from environment variables; see docs/operations.md.`;
 
@@ -103,6 +108,45 @@ async function rotateMaster(config: VaultConfig): Promise<void> {
   } finally {
     await database.close();
   }
+}
+
+/** Where the master key lives, for the reminder that a backup does not contain it. */
+function masterKeyNote(config: VaultConfig): string {
+  return config.masterKey !== undefined
+    ? 'the WEBKEY_MASTER_KEY keyring'
+    : join(config.dataDir, MASTER_KEY_FILE);
+}
+
+async function backupCommand(config: VaultConfig, file: string): Promise<number> {
+  if (config.database.kind !== 'sqlite') {
+    process.stderr.write(`webkey-vault: ${POSTGRES_BACKUP_ADVICE}\n`);
+    return 2;
+  }
+  const result = await backupSqlite(config.database.file, resolve(file));
+  process.stdout.write(
+    `wrote ${result.file}: a consistent copy of ${config.database.file} (${result.pages} pages, ${result.bytes} bytes)\n`,
+  );
+  process.stdout.write(
+    `it does not contain the master key: keep a copy of ${masterKeyNote(config)} with it, stored apart\n`,
+  );
+  return 0;
+}
+
+async function restoreCommand(config: VaultConfig, file: string): Promise<number> {
+  if (config.database.kind !== 'sqlite') {
+    process.stderr.write(`webkey-vault: ${POSTGRES_BACKUP_ADVICE}\n`);
+    return 2;
+  }
+  const result = await restoreSqlite(resolve(file), config.database.file);
+  process.stdout.write(
+    `restored ${resolve(file)} as ${result.file} (${result.bytes} bytes); ${result.migrations.length ? `applied: ${result.migrations.join(', ')}` : 'database is up to date'}\n`,
+  );
+  if (config.masterKey === undefined && !existsSync(join(config.dataDir, MASTER_KEY_FILE))) {
+    process.stdout.write(
+      `no master key in ${masterKeyNote(config)}: copy the key file kept with this backup there before starting the vault\n`,
+    );
+  }
+  return 0;
 }
 
 function usage(message: string): number {
@@ -205,12 +249,18 @@ export async function main(argv: string[], environment: NodeJS.ProcessEnv): Prom
       await rotateSigning(config, Number(grace) * 3600 * 1000);
       return 0;
     }
+    if (command === 'backup' && rest.length === 1) return await backupCommand(config, rest[0]!);
+    if (command === 'restore' && rest.length === 1) return await restoreCommand(config, rest[0]!);
     if (command === 'audit' && rest[0] === 'verify' && rest[1] !== undefined) {
       return verifyAuditFile(rest[1], option(rest.slice(2), '--jwks', ''));
     }
     return usage(`unknown command: ${argv.join(' ')}`);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof MasterKeyError) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof MasterKeyError ||
+      error instanceof BackupError
+    ) {
       process.stderr.write(`webkey-vault: ${error.message}\n`);
       return 1;
     }

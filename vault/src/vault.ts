@@ -21,8 +21,9 @@ import type { AppEnv } from './http/app-env.ts';
 import { problemBody, problemResponse } from './http/problem.ts';
 import { VaultMetrics } from './observability/metrics.ts';
 import { VaultSigner } from './signing/signing-keys.ts';
-import { type JsonFetcher, safeFetchJson } from './vendors/safe-fetch.ts';
+import { type JsonFetcher, type Poster, safeFetchJson, safePost } from './vendors/safe-fetch.ts';
 import { VendorRegistry } from './vendors/vendor-registry.ts';
+import { deliverDue } from './webhooks/deliver.ts';
 
 /** How often expired challenges, sessions, assertion ids and idempotency records are deleted. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -34,6 +35,10 @@ export interface VaultDependencies {
   logger?: Logger;
   /** Outbound fetch of vendor documents; default: safeFetchJson with the SSRF guards. */
   fetchJson?: JsonFetcher;
+  /** Outbound webhook posts; default: safePost with the SSRF guards. */
+  post?: Poster;
+  /** How often the webhook outbox is polled (ms); default 1000. */
+  webhookPollMs?: number;
 }
 
 /** A running vault: its URL, app, context and a way to stop it. */
@@ -142,6 +147,22 @@ export async function startVault(
     );
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
+  const post =
+    deps.post ?? ((url, request) => safePost(url, request, { allowLoopbackHttp: config.devMode }));
+  // One delivery round at a time; close() waits for the one in flight.
+  let delivering: Promise<void> | undefined;
+  const deliverer = setInterval(() => {
+    if (delivering) return;
+    delivering = deliverDue(ctx, post)
+      .then(() => undefined)
+      .catch((error: unknown) =>
+        ctx.logger.warn('webhook_delivery_failed', { error: (error as Error).message }),
+      )
+      .finally(() => {
+        delivering = undefined;
+      });
+  }, deps.webhookPollMs ?? 1000);
+  deliverer.unref();
   return {
     url: origin,
     port,
@@ -150,6 +171,8 @@ export async function startVault(
     ctx: opened.ctx,
     close: async () => {
       clearInterval(sweeper);
+      clearInterval(deliverer);
+      await delivering;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ('closeIdleConnections' in server) server.closeIdleConnections();

@@ -25,7 +25,8 @@ export type SdkErrorCode =
   | 'untrusted_issuer'
   | 'issuer_required'
   | 'vault_unreachable'
-  | 'unexpected_response';
+  | 'unexpected_response'
+  | 'webhook_invalid';
 
 /** Every code a {@link WebkeyError} can carry. @example const code: WebkeyErrorCode = 'webkey_refused'; */
 export type WebkeyErrorCode = ErrorCode | SdkErrorCode;
@@ -126,6 +127,17 @@ export class WebkeyUsedOrRevokedError extends WebkeyError {
  */
 export class GrantRefusedError extends WebkeyError {
   override name = 'GrantRefusedError';
+}
+
+/**
+ * A webhook that must not be acted on: not signed by a trusted vault, altered, too old or too far
+ * in the future, replayed, or not a Webkey event. Answer the request with 400 and drop it.
+ *
+ * @example
+ * if (error instanceof WebhookVerificationError) return new Response(null, { status: 400 });
+ */
+export class WebhookVerificationError extends WebkeyError {
+  override name = 'WebhookVerificationError';
 }
 
 /**

@@ -14,3 +14,4 @@ export * from './trust.ts';
 export * from './vendor-client.ts';
 export * from './vendor-keys.ts';
 export * from './vendor-metadata.ts';
+export { createTestWebhook, type WebhookHeaders } from './webhooks.ts';

@@ -2,6 +2,7 @@ import type {
   RedemptionRequest,
   RedemptionResponse,
   VaultMetadata,
+  WebhookEvent,
   WebkeyClaims,
 } from '@webkey/protocol';
 import {
@@ -11,7 +12,7 @@ import {
   redemptionRequestSchema,
   redemptionResponseSchema,
 } from '@webkey/protocol';
-import type { JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { SigningKey, VendorPrivateKey } from './client-assertion.ts';
 import { loadSigningKey, signClientAssertion } from './client-assertion.ts';
 import type { Clock, FetchLike, RandomBytes } from './deps.ts';
@@ -34,6 +35,13 @@ import { isTrustedIssuer, soleTrustedIssuer } from './trust.ts';
 import { errorFromResponse, readBody, requestIdOf } from './vault-answers.ts';
 import { VaultDirectory } from './vault-directory.ts';
 import { verifyWebkey } from './verify-webkey.ts';
+import {
+  cryptoKeyFrom,
+  localKeys,
+  sightings,
+  verifyWebhookSignature,
+  type WebhookHeaders,
+} from './webhooks.ts';
 
 /**
  * How to build a {@link VendorClient}.
@@ -110,6 +118,25 @@ export class VendorClient {
     read(grantId: string, options?: { issuer?: string; signal?: AbortSignal }): Promise<GrantRead>;
   } = { read: (grantId, options = {}) => this.#readGrant(grantId, options) };
 
+  /**
+   * Change notifications from vaults: verify a webhook request before acting on it.
+   *
+   * @example
+   * const event = await client.webhooks.verify(await request.text(), request.headers);
+   * const fresh = await client.grants.read(event.grantId, { issuer: event.issuer });
+   */
+  readonly webhooks: {
+    verify(
+      rawBody: string | Uint8Array,
+      headers: WebhookHeaders,
+      options?: { jwks?: JSONWebKeySet; toleranceSeconds?: number },
+    ): Promise<WebhookEvent>;
+  } = {
+    verify: (rawBody, headers, options = {}) => this.#verifyWebhook(rawBody, headers, options),
+  };
+
+  readonly #firstSighting = sightings();
+
   constructor(options: VendorClientOptions) {
     if (!isHttpUrl(options.clientId)) {
       throw new TypeError('clientId must be the URL of the vendor metadata document');
@@ -175,6 +202,27 @@ export class VendorClient {
     const answer = await readBody(response, redemptionResponseSchema, 'redemption answer');
     await this.#checkAnswer(answer, { issuer, parsed, keyClaims, getKey, requestId });
     return new Redemption(answer, requestId);
+  }
+
+  async #verifyWebhook(
+    rawBody: unknown,
+    headers: WebhookHeaders,
+    options: { jwks?: JSONWebKeySet; toleranceSeconds?: number },
+  ): Promise<WebhookEvent> {
+    return verifyWebhookSignature(rawBody, headers, {
+      now: this.#deps.clock(),
+      ...(options.toleranceSeconds === undefined
+        ? {}
+        : { toleranceSeconds: options.toleranceSeconds }),
+      firstSighting: this.#firstSighting,
+      keyFor: async (issuer, kid) => {
+        if (options.jwks) return cryptoKeyFrom(localKeys(options.jwks), kid);
+        // Trust first: a forged request must not make us fetch its URLs.
+        if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+        const metadata = await this.#directory.metadata(issuer);
+        return cryptoKeyFrom(this.#directory.keyResolver(metadata), kid);
+      },
+    });
   }
 
   async #readGrant(

@@ -167,3 +167,24 @@ export const grantReadResponseSchema = z.object({
 });
 /** A grant re-read answer. */
 export type GrantReadResponse = z.infer<typeof grantReadResponseSchema>;
+
+/** The `webhook-signature` version of a vault's ES256 signature (Standard Webhooks style). */
+export const WEBHOOK_SIGNATURE_VERSION = 'v1es256';
+/** How far a webhook's timestamp may be from the receiver's clock, in seconds. */
+export const WEBHOOK_TOLERANCE_SECONDS = 300;
+
+/**
+ * A change notification under a standing grant. Thin on purpose: no personal data, only which
+ * paths changed; the vendor re-reads the grant to get the data.
+ */
+export const webhookEventSchema = z.object({
+  id: z.string(),
+  type: z.literal('grant.data_changed'),
+  issuer: z.string().url(),
+  grantId: z.string(),
+  /** Scope items whose value may have changed (paths, and claims derived from them). */
+  paths: z.array(z.string()),
+  occurredAt: z.string(),
+});
+/** A webhook event. */
+export type WebhookEvent = z.infer<typeof webhookEventSchema>;

@@ -73,7 +73,7 @@ function sqliteMessage(error: unknown): string {
  * Checks that `file` is a sound Webkey SQLite database: it opens, `PRAGMA integrity_check`
  * answers `ok`, and the vault's tables are there. Throws {@link BackupError} otherwise.
  * The file is opened for writing (a WAL-mode file cannot always be read otherwise); nothing in
- * it is changed.
+ * it is changed (beyond SQLite's own recovery of an interrupted write).
  */
 export function verifySqliteFile(file: string, label = file): void {
   if (!existsSync(file) || !statSync(file).isFile())

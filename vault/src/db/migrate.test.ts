@@ -11,6 +11,7 @@ const ALL = [
   '2026-11-23T1900-federation',
   '2026-11-23T2000-rate-limits',
   '2026-11-23T2100-grants',
+  '2026-11-23T2200-webhooks',
 ];
 const TABLES = [
   'customers',
@@ -22,6 +23,7 @@ const TABLES = [
   'recovery_codes',
   'sessions',
   'webauthn_challenges',
+  'webhook_outbox',
 ];
 
 describe.each(TEST_ENGINES)('migrations on %s', (engine) => {

@@ -4,6 +4,7 @@ import { recordsMigration } from './migrations/2026-11-23T1801-records.ts';
 import { federationMigration } from './migrations/2026-11-23T1900-federation.ts';
 import { rateLimitsMigration } from './migrations/2026-11-23T2000-rate-limits.ts';
 import { grantsMigration } from './migrations/2026-11-23T2100-grants.ts';
+import { webhooksMigration } from './migrations/2026-11-23T2200-webhooks.ts';
 import type { Database, Engine } from './schema.ts';
 
 /** Every migration, by timestamped name; names sort in the order they must run. */
@@ -14,6 +15,7 @@ function migrations(engine: Engine): Record<string, Migration> {
     '2026-11-23T1900-federation': federationMigration(engine),
     '2026-11-23T2000-rate-limits': rateLimitsMigration(),
     '2026-11-23T2100-grants': grantsMigration(),
+    '2026-11-23T2200-webhooks': webhooksMigration(),
   };
 }
 

@@ -5,6 +5,7 @@ import type { GrantsTable } from '../grants/grants.table.ts';
 import type { RateLimitsTable } from '../limits/rate-limits.table.ts';
 import type { RecordsTables } from '../records/records.table.ts';
 import type { SigningKeysTable } from '../signing/signing.table.ts';
+import type { WebhookOutboxTable } from '../webhooks/webhooks.table.ts';
 import type { WebkeysTables } from '../webkeys/webkeys.table.ts';
 
 /** Every table of the vault, for Kysely. */
@@ -13,6 +14,7 @@ export interface Database extends AccountsTables, RecordsTables, WebkeysTables {
   audit_entries: AuditEntriesTable;
   rate_limits: RateLimitsTable;
   grants: GrantsTable;
+  webhook_outbox: WebhookOutboxTable;
 }
 
 /** The database handle, or a transaction on it: repository functions accept either. */

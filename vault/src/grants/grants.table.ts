@@ -14,4 +14,6 @@ export interface GrantsTable {
   expires_at: number;
   revoked_at: number | null;
   last_read_at: number | null;
+  /** Where the vendor wants change notifications (from its metadata), if anywhere. */
+  webhook_uri: string | null;
 }

@@ -32,6 +32,14 @@ export async function revokeGrant(
       throw new VaultError('not_found', { detail: 'You have no grant with this id.' });
     const now = ctx.clock().getTime();
     if (!(await revokeGrantRow(scope.trx, customerId, id, now))) return summarizeGrant(row, now);
+    // Queued notifications stop at once too.
+    await scope.trx
+      .updateTable('webhook_outbox')
+      .set({ dropped_at: now })
+      .where('grant_id', '=', id)
+      .where('delivered_at', 'is', null)
+      .where('dropped_at', 'is', null)
+      .execute();
     await appendAudit(ctx, scope, {
       event: 'grant_revoked',
       vendor: { id: row.vendor_id, name: row.vendor_name },

@@ -12,7 +12,7 @@ const DAY_MS = 24 * 3600 * 1000;
 export async function openGrant(
   db: Db,
   key: WebkeysTable & { grant_days: number },
-  vendor: { id: string; name: string },
+  vendor: { id: string; name: string; webhookUri?: string },
   now: number,
   random: (length: number) => Uint8Array,
 ): Promise<{ id: string; expiresAt: string }> {
@@ -30,6 +30,7 @@ export async function openGrant(
     expires_at: now + key.grant_days * DAY_MS,
     revoked_at: null,
     last_read_at: null,
+    webhook_uri: vendor.webhookUri ?? null,
   };
   await insertGrant(db, row);
   return { id: row.id, expiresAt: new Date(row.expires_at).toISOString() };

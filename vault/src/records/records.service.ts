@@ -12,6 +12,7 @@ import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { toProblemIssues } from '../http/problem-issues.ts';
 import { VaultError } from '../http/vault-error.ts';
+import { enqueueChangeNotifications } from '../webhooks/enqueue.ts';
 import { customerDataKey, openContent, sealContent } from './record-crypto.ts';
 import {
   advanceRecord,
@@ -197,6 +198,7 @@ async function commitVersion(
         meta,
         reason: deleting ? 'deleted' : created ? 'created' : 'updated',
       });
+      await enqueueChangeNotifications(ctx, scope, path.path);
       return { record: toVersion(row, path, content), created: created && !deleting };
     });
   } catch (error) {

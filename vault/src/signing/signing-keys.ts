@@ -161,6 +161,20 @@ export class VaultSigner {
       .sign(signing.key);
   }
 
+  /**
+   * Signs raw bytes with the active key (ECDSA P-256 SHA-256, raw r||s as in JWS): webhook
+   * signatures, which sign `id.timestamp.body` rather than a JWT.
+   */
+  async signBytes(data: Uint8Array): Promise<{ kid: string; signature: Uint8Array }> {
+    const { signing } = await this.keys();
+    const signature = await crypto.subtle.sign(
+      { name: 'ECDSA', hash: 'SHA-256' },
+      signing.key,
+      data as Uint8Array<ArrayBuffer>,
+    );
+    return { kid: signing.kid, signature: new Uint8Array(signature) };
+  }
+
   /** Verifies a JWT the vault signed: pinned algorithm, type and issuer. */
   async verify(
     token: string,

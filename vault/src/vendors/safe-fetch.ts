@@ -9,7 +9,7 @@ export class OutboundFetchError extends Error {
   override name = 'OutboundFetchError';
 }
 
-/** Limits on fetching a document from a vendor-controlled URL. */
+/** Limits on a request to a URL a vendor controls. */
 export interface SafeFetchOptions {
   /** Development mode: http:// and loopback addresses allowed, for vendors under test. */
   allowLoopbackHttp: boolean;
@@ -22,25 +22,35 @@ export type JsonFetcher = (
   url: string,
 ) => Promise<{ status: number; body: unknown; cacheControl?: string }>;
 
+/** An outbound POST to a vendor's URL (webhooks); injected so tests can replace it. */
+export type Poster = (
+  url: string,
+  request: { headers: Record<string, string>; body: string },
+) => Promise<{ status: number }>;
+
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
 /**
- * Fetches JSON from a URL a vendor controls, refusing what would let it reach the vault's own
+ * One request to a URL a vendor controls, refusing what would let it reach the vault's own
  * network: only https (plain http only for loopback in development mode), no redirects, a size
  * and a time limit, and every address the socket actually connects to checked against the
  * address policy in the DNS lookup itself, so a name that resolves differently between a check
  * and the connection (DNS rebinding) cannot slip through.
- *
- * @example
- * const { status, body } = await safeFetchJson('https://acme.example/webkey.json', { allowLoopbackHttp: false });
  */
-export async function safeFetchJson(
+async function safeRequest(
   urlText: string,
+  request: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
   options: SafeFetchOptions,
-): Promise<{ status: number; body: unknown; cacheControl?: string }> {
+  accept: (status: number, headers: http.IncomingHttpHeaders) => string | undefined,
+): Promise<RawAnswer> {
   const url = new URL(urlText);
-  const loopbackHost = LOOPBACK_NAMES.has(url.hostname);
-  const allowLoopback = options.allowLoopbackHttp && loopbackHost;
+  const allowLoopback = options.allowLoopbackHttp && LOOPBACK_NAMES.has(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowLoopback)) {
     throw new OutboundFetchError(`refused ${url.protocol} URL: only https is allowed`);
   }
@@ -74,11 +84,11 @@ export async function safeFetchJson(
 
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const request = transport.request(
+    const outgoing = transport.request(
       url,
       {
-        method: 'GET',
-        headers: { accept: 'application/json', 'user-agent': 'webkey-vault' },
+        method: request.method,
+        headers: { 'user-agent': 'webkey-vault', ...request.headers },
         lookup: guardedLookup,
         timeout: timeoutMs,
         agent: false,
@@ -90,10 +100,10 @@ export async function safeFetchJson(
           reject(new OutboundFetchError(`refused redirect (${status})`));
           return;
         }
-        const type = response.headers['content-type'] ?? '';
-        if (status === 200 && !/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
+        const refusal = accept(status, response.headers);
+        if (refusal) {
           response.resume();
-          reject(new OutboundFetchError(`refused content type ${type}`));
+          reject(new OutboundFetchError(refusal));
           return;
         }
         const declared = Number(response.headers['content-length'] ?? 0);
@@ -113,33 +123,78 @@ export async function safeFetchJson(
           }
           chunks.push(chunk);
         });
-        response.on('end', () => {
-          let body: unknown;
-          try {
-            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          } catch {
-            reject(new OutboundFetchError('the document is not JSON'));
-            return;
-          }
-          const cacheControl = response.headers['cache-control'];
-          resolve({ status, body, ...(cacheControl ? { cacheControl } : {}) });
-        });
+        response.on('end', () =>
+          resolve({ status, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
         response.on('error', reject);
       },
     );
     // A whole-request deadline: `timeout` alone only bounds idle gaps, so a slow drip could
     // hold the request open indefinitely.
     const deadline = setTimeout(
-      () => request.destroy(new OutboundFetchError(`timed out after ${timeoutMs} ms`)),
+      () => outgoing.destroy(new OutboundFetchError(`timed out after ${timeoutMs} ms`)),
       timeoutMs,
     );
-    request.on('close', () => clearTimeout(deadline));
-    request.on('timeout', () =>
-      request.destroy(new OutboundFetchError(`timed out after ${timeoutMs} ms`)),
+    outgoing.on('close', () => clearTimeout(deadline));
+    outgoing.on('timeout', () =>
+      outgoing.destroy(new OutboundFetchError(`timed out after ${timeoutMs} ms`)),
     );
-    request.on('error', (error) =>
+    outgoing.on('error', (error) =>
       reject(error instanceof OutboundFetchError ? error : new OutboundFetchError(error.message)),
     );
-    request.end();
+    outgoing.end(request.body);
   });
+}
+
+/**
+ * Fetches JSON from a URL a vendor controls (its metadata document), with every guard of
+ * {@link safeRequest} and a JSON content type.
+ *
+ * @example
+ * const { status, body } = await safeFetchJson('https://acme.example/webkey.json', { allowLoopbackHttp: false });
+ */
+export async function safeFetchJson(
+  urlText: string,
+  options: SafeFetchOptions,
+): Promise<{ status: number; body: unknown; cacheControl?: string }> {
+  const answer = await safeRequest(
+    urlText,
+    { method: 'GET', headers: { accept: 'application/json' } },
+    options,
+    (status, headers) => {
+      const type = headers['content-type'] ?? '';
+      return status === 200 && !/^application\/([a-z.+-]*\+)?json\b/i.test(type)
+        ? `refused content type ${type}`
+        : undefined;
+    },
+  );
+  let body: unknown;
+  try {
+    body = JSON.parse(answer.body.toString('utf8'));
+  } catch {
+    throw new OutboundFetchError('the document is not JSON');
+  }
+  const cacheControl = answer.headers['cache-control'];
+  return { status: answer.status, body, ...(cacheControl ? { cacheControl } : {}) };
+}
+
+/**
+ * Posts to a URL a vendor controls (a webhook), with every guard of {@link safeRequest}; the
+ * answer's body is read (up to the limit) and dropped.
+ *
+ * @example
+ * const { status } = await safePost(url, { headers, body }, { allowLoopbackHttp: false });
+ */
+export async function safePost(
+  urlText: string,
+  request: { headers: Record<string, string>; body: string },
+  options: SafeFetchOptions,
+): Promise<{ status: number }> {
+  const answer = await safeRequest(
+    urlText,
+    { method: 'POST', ...request },
+    options,
+    () => undefined,
+  );
+  return { status: answer.status };
 }

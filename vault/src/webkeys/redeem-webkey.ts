@@ -14,6 +14,7 @@ import { VaultError } from '../http/vault-error.ts';
 import { checkCodeFailureBudget, recordCodeFailure } from '../limits/failure-limits.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
 import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
+import { isVendorIdSyntax } from '../vendors/vendor-registry.ts';
 import { pairwiseSubject, readGrantedData } from './granted-data.ts';
 import { hashShortCode } from './short-codes.ts';
 import { webkeyStatus } from './webkey-summary.ts';
@@ -51,6 +52,16 @@ function refusalReason(
   if (row.audience !== null && row.audience !== vendorId) return 'not_for_this_vendor';
   if (status === 'used') return 'used_up';
   return undefined;
+}
+
+/**
+ * The vendor as a grant records it: its webhook URL only when it passes the same rules as a
+ * vendor id (https, or loopback http in development mode); deliveries are guarded again.
+ */
+function webhookTarget(vendor: AuthenticatedVendor, devMode: boolean): AuthenticatedVendor {
+  if (vendor.webhookUri && isVendorIdSyntax(vendor.webhookUri, devMode)) return vendor;
+  const { webhookUri: _dropped, ...rest } = vendor;
+  return rest;
 }
 
 /** What the vendor presented: the key itself, or its short code. */
@@ -199,7 +210,7 @@ export async function redeemWebkey(
         ? await openGrant(
             scope.trx,
             { ...current!, grant_days: current!.grant_days },
-            vendor,
+            webhookTarget(vendor, ctx.devMode),
             now,
             ctx.random,
           )

@@ -125,6 +125,7 @@ describe.each(TEST_ENGINES)('web keys on %s', (engine) => {
         usesTotal: 1,
         usesLeft: 1,
         status: 'active',
+        grantDays: null,
         revokedAt: null,
         lastRedeemedAt: null,
         lastVendor: null,

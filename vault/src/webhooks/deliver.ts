@@ -1,0 +1,128 @@
+import { WEBHOOK_SIGNATURE_VERSION } from '@webkey/protocol';
+import type { VaultContext } from '../context.ts';
+import type { Poster } from '../vendors/safe-fetch.ts';
+import type { WebhookOutboxTable } from './webhooks.table.ts';
+
+/** Attempts before a notification is given up. With the backoff below: about a day. */
+export const MAX_ATTEMPTS = 12;
+/** How long a process holds a notification it is delivering before another may take it. */
+const LEASE_MS = 30_000;
+const BATCH = 20;
+
+/** Capped exponential backoff with full jitter: 5 s, 10 s, 20 s ... up to an hour. */
+export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(5000 * 2 ** Math.max(attempts - 1, 0), 3_600_000);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** The headers of one delivery attempt: Standard Webhooks' id and timestamp, the vault's signature. */
+export async function signedHeaders(
+  ctx: VaultContext,
+  event: { id: string; payload: string },
+  now: number,
+): Promise<Record<string, string>> {
+  const timestamp = String(Math.floor(now / 1000));
+  const signed = new TextEncoder().encode(`${event.id}.${timestamp}.${event.payload}`);
+  const { kid, signature } = await ctx.signer.signBytes(signed);
+  return {
+    'content-type': 'application/json',
+    'webhook-id': event.id,
+    'webhook-timestamp': timestamp,
+    'webhook-signature': `${WEBHOOK_SIGNATURE_VERSION},${Buffer.from(signature).toString('base64')}`,
+    'webhook-key-id': kid,
+    'webhook-issuer': ctx.origin,
+  };
+}
+
+/** Takes up to a batch of due notifications for this process (a conditional lease, safe across processes). */
+async function claimDue(ctx: VaultContext, now: number): Promise<WebhookOutboxTable[]> {
+  const due = await ctx.db
+    .selectFrom('webhook_outbox')
+    .selectAll()
+    .where('delivered_at', 'is', null)
+    .where('dropped_at', 'is', null)
+    .where('next_attempt_at', '<=', now)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+    .orderBy('next_attempt_at')
+    .limit(BATCH)
+    .execute();
+  const claimed: WebhookOutboxTable[] = [];
+  for (const row of due) {
+    const taken = await ctx.db
+      .updateTable('webhook_outbox')
+      .set({ locked_until: now + LEASE_MS })
+      .where('id', '=', row.id)
+      .where('delivered_at', 'is', null)
+      .where('dropped_at', 'is', null)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+      .executeTakeFirst();
+    if (taken.numUpdatedRows === 1n) claimed.push(row);
+  }
+  return claimed;
+}
+
+/**
+ * Delivers the notifications that are due: at least once (a vendor drops duplicates by
+ * `webhook-id`), with retries and backoff, never for a grant that was revoked or has expired
+ * (checked at every attempt, so revoking stops queued deliveries too). Every attempt goes
+ * through the SSRF-guarded poster. Returns how many were delivered.
+ */
+export async function deliverDue(ctx: VaultContext, post: Poster): Promise<number> {
+  const now = ctx.clock().getTime();
+  let delivered = 0;
+  for (const row of await claimDue(ctx, now)) {
+    const grant = await ctx.db
+      .selectFrom('grants')
+      .select(['revoked_at', 'expires_at'])
+      .where('id', '=', row.grant_id)
+      .executeTakeFirst();
+    if (!grant || grant.revoked_at !== null || grant.expires_at <= now) {
+      await ctx.db
+        .updateTable('webhook_outbox')
+        .set({ dropped_at: now, locked_until: null })
+        .where('id', '=', row.id)
+        .execute();
+      continue;
+    }
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      ({ status } = await post(row.url, {
+        headers: await signedHeaders(ctx, { id: row.id, payload: row.payload }, now),
+        body: row.payload,
+      }));
+    } catch (cause) {
+      error = (cause as Error).message.slice(0, 300);
+    }
+    const attempts = row.attempts + 1;
+    if (status !== null && status >= 200 && status < 300) {
+      await ctx.db
+        .updateTable('webhook_outbox')
+        .set({
+          delivered_at: now,
+          attempts,
+          last_status: status,
+          last_error: null,
+          locked_until: null,
+        })
+        .where('id', '=', row.id)
+        .execute();
+      delivered += 1;
+      continue;
+    }
+    await ctx.db
+      .updateTable('webhook_outbox')
+      .set({
+        attempts,
+        last_status: status,
+        last_error: error,
+        locked_until: null,
+        next_attempt_at: now + retryDelayMs(attempts),
+        ...(attempts >= MAX_ATTEMPTS ? { dropped_at: now } : {}),
+      })
+      .where('id', '=', row.id)
+      .execute();
+    ctx.logger.warn('webhook_attempt_failed', { event: row.id, attempts, status, error });
+  }
+  return delivered;
+}

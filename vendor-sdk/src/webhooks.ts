@@ -1,0 +1,178 @@
+import {
+  WEBHOOK_SIGNATURE_VERSION,
+  WEBHOOK_TOLERANCE_SECONDS,
+  type WebhookEvent,
+  webhookEventSchema,
+} from '@webkey/protocol';
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { WebhookVerificationError } from './errors.ts';
+
+/** Headers as a Fetch `Headers`, or a plain object (Node's `IncomingHttpHeaders`). */
+export type WebhookHeaders = Headers | Record<string, string | string[] | undefined>;
+
+function header(headers: WebhookHeaders, name: string): string | undefined {
+  if (typeof (headers as Headers).get === 'function')
+    return (headers as Headers).get(name) ?? undefined;
+  const record = headers as Record<string, string | string[] | undefined>;
+  const value =
+    record[name] ?? record[Object.keys(record).find((k) => k.toLowerCase() === name) ?? ''];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function refuse(message: string): WebhookVerificationError {
+  return new WebhookVerificationError(message, { code: 'webhook_invalid' });
+}
+
+/** What {@link verifyWebhookSignature} needs from its caller. */
+export interface WebhookCheck {
+  /** Resolves the vault's key for an issuer and key id; refuses untrusted issuers. */
+  keyFor(issuer: string, kid: string): Promise<CryptoKey>;
+  now: Date;
+  toleranceSeconds?: number;
+  /** Remembers (id, timestamp) pairs; returns false for one already seen (a replay). */
+  firstSighting(id: string, timestamp: string): boolean;
+}
+
+/**
+ * Verifies a webhook from a vault: the exact raw body and its headers. Checks the timestamp
+ * against the tolerance, the vault's ES256 signature over `id.timestamp.body` with the key the
+ * vault publishes, refuses a delivery seen before, and only then parses the event.
+ */
+export async function verifyWebhookSignature(
+  rawBody: unknown,
+  headers: WebhookHeaders,
+  check: WebhookCheck,
+): Promise<WebhookEvent> {
+  if (typeof rawBody !== 'string' && !(rawBody instanceof Uint8Array)) {
+    throw new TypeError(
+      'webhooks.verify needs the raw request body (a string or bytes) exactly as received: a parsed object cannot be verified, since re-serializing changes the signed bytes.',
+    );
+  }
+  const body = typeof rawBody === 'string' ? rawBody : new TextDecoder().decode(rawBody);
+  const id = header(headers, 'webhook-id');
+  const timestamp = header(headers, 'webhook-timestamp');
+  const signatures = header(headers, 'webhook-signature');
+  const kid = header(headers, 'webhook-key-id');
+  const issuer = header(headers, 'webhook-issuer');
+  if (!id || !timestamp || !signatures || !kid || !issuer)
+    throw refuse('The webhook lacks its id, timestamp, signature, key id or issuer header.');
+  if (!/^\d{1,12}$/.test(timestamp))
+    throw refuse('The webhook timestamp is not a number of seconds.');
+  const skew = Math.abs(Math.floor(check.now.getTime() / 1000) - Number(timestamp));
+  if (skew > (check.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS))
+    throw refuse('The webhook timestamp is outside the tolerance: too old, or from the future.');
+  const key = await check.keyFor(issuer, kid);
+  const signed = new TextEncoder().encode(`${id}.${timestamp}.${body}`);
+  let valid = false;
+  for (const entry of signatures.split(' ')) {
+    const [version, encoded] = entry.split(',');
+    if (version !== WEBHOOK_SIGNATURE_VERSION || !encoded) continue;
+    const signature = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+    // WebCrypto compares in constant time.
+    if (await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, signature, signed))
+      valid = true;
+  }
+  if (!valid) throw refuse('The webhook signature does not verify.');
+  if (!check.firstSighting(id, timestamp))
+    throw refuse('This webhook delivery was seen before: a replay.');
+  let event: WebhookEvent;
+  try {
+    event = webhookEventSchema.parse(JSON.parse(body));
+  } catch {
+    throw refuse('The webhook body is not a Webkey event.');
+  }
+  if (event.id !== id || event.issuer !== issuer)
+    throw refuse('The webhook headers and body disagree.');
+  return event;
+}
+
+/** Resolves an ES256 CryptoKey by kid from a jose key resolver. */
+export async function cryptoKeyFrom(getKey: JWTVerifyGetKey, kid: string): Promise<CryptoKey> {
+  try {
+    return (await getKey({ alg: 'ES256', kid }, {
+      payload: '',
+      signature: '',
+    } as never)) as CryptoKey;
+  } catch {
+    throw refuse(`The vault publishes no key ${kid}.`);
+  }
+}
+
+/** A bounded memory of deliveries seen, for replay detection within the tolerance. */
+export function sightings(capacity = 10_000): (id: string, timestamp: string) => boolean {
+  const seen = new Set<string>();
+  return (id, timestamp) => {
+    const key = `${id}.${timestamp}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    if (seen.size > capacity) seen.delete(seen.values().next().value!);
+    return true;
+  };
+}
+
+/**
+ * Builds a signed webhook for a vendor's own tests: a body, valid headers, and the key set to
+ * verify it with (pass `{ jwks }` to `client.webhooks.verify`).
+ *
+ * @example
+ * const { body, headers, jwks } = await createTestWebhook({ grantId: 'grt_1', paths: ['address.home'] });
+ * const event = await client.webhooks.verify(body, headers, { jwks });
+ */
+export async function createTestWebhook(
+  event: Partial<WebhookEvent> = {},
+  options: { now?: Date } = {},
+): Promise<{
+  body: string;
+  headers: Record<string, string>;
+  jwks: JSONWebKeySet;
+  event: WebhookEvent;
+}> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  jwk.kid = await calculateJwkThumbprint(jwk);
+  jwk.alg = 'ES256';
+  const now = options.now ?? new Date();
+  const full: WebhookEvent = {
+    id: `evt_test_${crypto.randomUUID()}`,
+    type: 'grant.data_changed',
+    issuer: 'https://vault.test',
+    grantId: 'grt_test',
+    paths: ['address.home'],
+    occurredAt: now.toISOString(),
+    ...event,
+  };
+  const body = JSON.stringify(full);
+  const timestamp = String(Math.floor(now.getTime() / 1000));
+  const signature = new Uint8Array(
+    await crypto.subtle.sign(
+      { name: 'ECDSA', hash: 'SHA-256' },
+      privateKey as CryptoKey,
+      new TextEncoder().encode(`${full.id}.${timestamp}.${body}`),
+    ),
+  );
+  return {
+    body,
+    event: full,
+    jwks: { keys: [jwk] },
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': full.id,
+      'webhook-timestamp': timestamp,
+      'webhook-signature': `${WEBHOOK_SIGNATURE_VERSION},${btoa(String.fromCharCode(...signature))}`,
+      'webhook-key-id': jwk.kid,
+      'webhook-issuer': full.issuer,
+    },
+  };
+}
+
+/** A key resolver over a fixed key set (tests). */
+export function localKeys(jwks: JSONWebKeySet): JWTVerifyGetKey {
+  return createLocalJWKSet(jwks);
+}
