@@ -7,6 +7,7 @@ import { sessionCookie } from './accounts/session-cookie.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
 import type { VaultContext } from './context.ts';
 import { newId } from './crypto/ids.ts';
+import { customerDepositsRoutes, vendorDepositsRoutes } from './deposits/deposits.routes.ts';
 import { discoveryRoutes } from './discovery/discovery.routes.ts';
 import { customerGrantsRoutes, vendorGrantsRoutes } from './grants/grants.routes.ts';
 import type { AppEnv } from './http/app-env.ts';
@@ -97,6 +98,8 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   app.route('/api/v1/vendors', relationshipsRoutes(ctx, cookie));
   app.route('/api/v1/grants', customerGrantsRoutes(ctx, cookie));
   app.route('/vendor/v1/grants', vendorGrantsRoutes(ctx));
+  app.route('/api/v1', customerDepositsRoutes(ctx, cookie));
+  app.route('/vendor/v1', vendorDepositsRoutes(ctx));
   app.route('/vendor/v1', redemptionRoutes(ctx));
   app.route('/', uiRoutes());
 

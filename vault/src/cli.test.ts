@@ -67,7 +67,7 @@ describe('webkey-vault CLI', () => {
     const first = await run(['migrate'], { WEBKEY_DATA_DIR: dataDir });
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(
-      'applied: 2026-11-23T1800-accounts, 2026-11-23T1801-records, 2026-11-23T1900-federation, 2026-11-23T2000-rate-limits, 2026-11-23T2100-grants, 2026-11-23T2200-webhooks',
+      'applied: 2026-11-23T1800-accounts, 2026-11-23T1801-records, 2026-11-23T1900-federation, 2026-11-23T2000-rate-limits, 2026-11-23T2100-grants, 2026-11-23T2200-webhooks, 2026-11-23T2300-deposits',
     );
     const second = await run(['migrate'], { WEBKEY_DATA_DIR: dataDir });
     expect(second.stdout).toContain('database is up to date');

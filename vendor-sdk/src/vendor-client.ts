@@ -7,12 +7,18 @@ import type {
 } from '@webkey/protocol';
 import {
   CLIENT_ASSERTION_TYPE,
+  DEPOSIT_JWT_TYPE,
+  type DepositContent,
+  type DepositKind,
+  type DepositResponse,
+  depositClaimsSchema,
+  depositResponseSchema,
   grantReadRequestSchema,
   grantReadResponseSchema,
   redemptionRequestSchema,
   redemptionResponseSchema,
 } from '@webkey/protocol';
-import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import { type JSONWebKeySet, type JWTVerifyGetKey, SignJWT } from 'jose';
 import type { SigningKey, VendorPrivateKey } from './client-assertion.ts';
 import { loadSigningKey, signClientAssertion } from './client-assertion.ts';
 import type { Clock, FetchLike, RandomBytes } from './deps.ts';
@@ -135,6 +141,22 @@ export class VendorClient {
     verify: (rawBody, headers, options = {}) => this.#verifyWebhook(rawBody, headers, options),
   };
 
+  /**
+   * Write-back: deposit a record you produced (a receipt, an order, a prescription you issued)
+   * into the customer's vault, under a standing grant that allows its kind. The record is signed
+   * with your key. Depositing the same `ref` again makes a new version.
+   *
+   * @example
+   * await client.records.deposit(grantId, { kind: 'receipt', ref: 'INV-1042', content: { title: 'Glasses', issuedOn: '2026-11-23' } });
+   */
+  readonly records: {
+    deposit(
+      grantId: string,
+      record: { kind: DepositKind; ref: string; content: DepositContent },
+      options?: { issuer?: string; signal?: AbortSignal },
+    ): Promise<DepositResponse>;
+  } = { deposit: (grantId, record, options = {}) => this.#deposit(grantId, record, options) };
+
   readonly #firstSighting = sightings();
 
   constructor(options: VendorClientOptions) {
@@ -223,6 +245,75 @@ export class VendorClient {
         return cryptoKeyFrom(this.#directory.keyResolver(metadata), kid);
       },
     });
+  }
+
+  async #deposit(
+    grantId: string,
+    record: { kind: DepositKind; ref: string; content: DepositContent },
+    options: { issuer?: string; signal?: AbortSignal },
+  ): Promise<DepositResponse> {
+    const issuer = options.issuer ?? soleTrustedIssuer(this.#trust);
+    if (issuer === undefined) {
+      throw new InvalidRequestError(
+        'Pass { issuer }: a grant id does not say which vault issued it.',
+        {
+          code: 'issuer_required',
+        },
+      );
+    }
+    // Typed validation before anything leaves: the same schema the vault applies.
+    const checked = depositClaimsSchema
+      .pick({ kind: true, ref: true, content: true })
+      .safeParse({ kind: record.kind, ref: record.ref, content: record.content });
+    if (!checked.success) {
+      throw new InvalidRequestError('The record does not match the deposit schema.', {
+        code: 'invalid_request',
+        issues: checked.error.issues.map((issue) => ({
+          pointer: `/${issue.path.join('/')}`,
+          message: issue.message,
+        })),
+      });
+    }
+    if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+    const metadata = await this.#directory.metadata(issuer, options.signal);
+    if (metadata.deposit_endpoint === undefined) {
+      throw new VaultResponseError('This vault does not accept deposits.', {
+        code: 'unexpected_response',
+      });
+    }
+    const signingKey = await this.#signingKey;
+    const now = this.#deps.clock();
+    const deposit = await new SignJWT({ grant: grantId, ...checked.data })
+      .setProtectedHeader({
+        alg: signingKey.alg,
+        typ: DEPOSIT_JWT_TYPE,
+        ...(signingKey.kid === undefined ? {} : { kid: signingKey.kid }),
+      })
+      .setIssuer(this.clientId)
+      .setAudience(metadata.issuer)
+      .setIssuedAt(Math.floor(now.getTime() / 1000))
+      .setJti(randomId(this.#deps.random))
+      .sign(signingKey.key);
+    const response = await sendWithRetries(this.#deps, {
+      url: metadata.deposit_endpoint,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: async () =>
+        JSON.stringify({
+          deposit,
+          client_assertion_type: CLIENT_ASSERTION_TYPE,
+          client_assertion: await signClientAssertion(signingKey, {
+            clientId: this.clientId,
+            audience: metadata.issuer,
+            now: this.#deps.clock(),
+            jti: randomId(this.#deps.random),
+          }),
+        }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    if (response.status !== 201)
+      throw await errorFromResponse(response, undefined, this.#deps.clock());
+    return readBody(response, depositResponseSchema, 'deposit answer');
   }
 
   async #readGrant(

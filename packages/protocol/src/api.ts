@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_GRANT_DAYS, WEBKEY_LIFETIME, WEBKEY_USES } from './federation.ts';
+import { DEPOSIT_KINDS, MAX_GRANT_DAYS, WEBKEY_LIFETIME, WEBKEY_USES } from './federation.ts';
 import { CATEGORIES } from './paths.ts';
 
 /**
@@ -86,6 +86,8 @@ export const issueWebkeyRequestSchema = z.strictObject({
    * for this many days (at most a year) until the customer revokes it.
    */
   grantDays: z.number().int().min(1).max(MAX_GRANT_DAYS).nullable().default(null),
+  /** Kinds of records the grant lets the vendor deposit (needs grantDays). */
+  grantWrites: z.array(z.enum(DEPOSIT_KINDS)).max(DEPOSIT_KINDS.length).default([]),
 });
 /** A key request, after defaults. */
 export type IssueWebkeyRequest = z.output<typeof issueWebkeyRequestSchema>;
@@ -95,6 +97,8 @@ export const grantSummarySchema = z.object({
   id: z.string(),
   vendor: z.object({ id: z.string(), name: z.string() }),
   scope: z.array(z.string()),
+  /** Kinds of records the vendor may deposit. */
+  writes: z.array(z.string()),
   purpose: z.string(),
   createdAt: z.string(),
   expiresAt: z.string(),
@@ -104,3 +108,19 @@ export const grantSummarySchema = z.object({
 });
 /** A grant summary. */
 export type GrantSummary = z.infer<typeof grantSummarySchema>;
+
+/** A record a vendor deposited, as the customer sees it in the inbox or their documents. */
+export const depositSummarySchema = z.object({
+  id: z.string(),
+  vendor: z.object({ id: z.string(), name: z.string() }),
+  grantId: z.string(),
+  kind: z.string(),
+  ref: z.string(),
+  version: z.number().int(),
+  content: z.unknown(),
+  status: z.enum(['pending', 'accepted', 'discarded']),
+  receivedAt: z.string(),
+  decidedAt: z.string().nullable(),
+});
+/** A deposit summary. */
+export type DepositSummary = z.infer<typeof depositSummarySchema>;

@@ -13,6 +13,10 @@ export const AUDIT_EVENTS = [
   'grant_read',
   'grant_refused',
   'grant_revoked',
+  'deposit_received',
+  'deposit_refused',
+  'deposit_accepted',
+  'deposit_discarded',
 ] as const;
 /** An audit event. */
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];

@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   invalid_client: { status: 401, title: 'The vendor could not be authenticated.' },
   forbidden_origin: { status: 403, title: 'The request did not come from the vault itself.' },
   webkey_refused: { status: 403, title: 'This web key cannot be redeemed.' },
-  grant_refused: { status: 403, title: 'This grant does not allow a read.' },
+  grant_refused: { status: 403, title: 'This grant does not allow this.' },
   not_found: { status: 404, title: 'Nothing exists at this address.' },
   conflict: { status: 409, title: 'The request conflicts with one in progress; retry.' },
   last_passkey: { status: 409, title: 'The last passkey of an account cannot be removed.' },

@@ -42,6 +42,8 @@ export const webkeyClaimsSchema = z.object({
   uses: z.number().int().min(1).max(WEBKEY_USES.max),
   /** Present when redeeming grants standing re-reads for this many days. */
   grant_days: z.number().int().min(1).max(MAX_GRANT_DAYS).optional(),
+  /** Kinds of records the grant lets the vendor deposit. */
+  grant_writes: z.array(z.string()).optional(),
 });
 /** Web key claims. */
 export type WebkeyClaims = z.infer<typeof webkeyClaimsSchema>;
@@ -93,6 +95,7 @@ export const vaultMetadataSchema = z.object({
   webkey_max_lifetime_seconds: z.number().int(),
   openapi_uri: z.string().url().optional(),
   grant_read_endpoint: z.string().url().optional(),
+  deposit_endpoint: z.string().url().optional(),
 });
 /** Vault metadata. */
 export type VaultMetadata = z.infer<typeof vaultMetadataSchema>;
@@ -137,7 +140,9 @@ export const redemptionResponseSchema = z.object({
   /** The web key itself (compact JWS), so a short-code redemption can be verified too. */
   key: z.string(),
   /** Present when the key made a standing grant: re-read with its id until it expires. */
-  grant: z.object({ id: z.string(), expiresAt: z.string() }).optional(),
+  grant: z
+    .object({ id: z.string(), expiresAt: z.string(), writes: z.array(z.string()).optional() })
+    .optional(),
 });
 /** A redemption answer. */
 export type RedemptionResponse = z.infer<typeof redemptionResponseSchema>;
@@ -188,3 +193,83 @@ export const webhookEventSchema = z.object({
 });
 /** A webhook event. */
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;
+
+/** `typ` of a record a vendor deposits into a customer's vault, signed with the vendor's key. */
+export const DEPOSIT_JWT_TYPE = 'webkey-deposit+jwt';
+
+/** Kinds of records vendors produce and may deposit under a grant that allows it. */
+export const DEPOSIT_KINDS = [
+  'receipt',
+  'order',
+  'service_ticket',
+  'prescription',
+  'policy_document',
+] as const;
+/** A deposit kind. */
+export type DepositKind = (typeof DEPOSIT_KINDS)[number];
+
+/**
+ * The content of a deposited record: a title, when it happened, optional lines and amounts, and
+ * free-form details. Strict, and small: a receipt is not a database.
+ */
+export const depositContentSchema = z.strictObject({
+  title: z.string().trim().min(1).max(200),
+  issuedOn: z.iso.date(),
+  lines: z
+    .array(
+      z.strictObject({
+        description: z.string().trim().min(1).max(200),
+        quantity: z.number().positive().max(1e6).optional(),
+        amount: z
+          .string()
+          .regex(/^-?\d{1,12}(\.\d{1,4})?$/)
+          .optional(),
+      }),
+    )
+    .max(100)
+    .optional(),
+  total: z
+    .strictObject({
+      amount: z.string().regex(/^-?\d{1,12}(\.\d{1,4})?$/),
+      currency: z.string().regex(/^[A-Z]{3}$/),
+    })
+    .optional(),
+  details: z
+    .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,39}$/), z.string().max(2000))
+    .optional(),
+});
+/** Deposited content. */
+export type DepositContent = z.infer<typeof depositContentSchema>;
+
+/** The claims of a deposit JWS (typ webkey-deposit+jwt), signed by the vendor. */
+export const depositClaimsSchema = z.object({
+  iss: z.string().url(),
+  aud: z.string().url(),
+  iat: z.number().int(),
+  jti: z.string().min(16).max(128),
+  grant: z.string().min(1).max(64),
+  kind: z.enum(DEPOSIT_KINDS),
+  /** The vendor's own id for the record; depositing the same ref again makes a new version. */
+  ref: z.string().min(1).max(100),
+  content: depositContentSchema,
+});
+/** Deposit claims. */
+export type DepositClaims = z.infer<typeof depositClaimsSchema>;
+
+/** The body of a deposit request. */
+export const depositRequestSchema = z.strictObject({
+  deposit: z.string().min(1).max(65536),
+  client_assertion_type: z.literal(CLIENT_ASSERTION_TYPE),
+  client_assertion: z.string().min(1).max(8192),
+});
+
+/** A deposit's receipt. */
+export const depositResponseSchema = z.object({
+  depositId: z.string(),
+  ref: z.string(),
+  version: z.number().int().positive(),
+  status: z.literal('pending'),
+  auditEntryId: z.string(),
+});
+/** A deposit receipt. */
+export type DepositResponse = z.infer<typeof depositResponseSchema>;

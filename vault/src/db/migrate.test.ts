@@ -12,9 +12,11 @@ const ALL = [
   '2026-11-23T2000-rate-limits',
   '2026-11-23T2100-grants',
   '2026-11-23T2200-webhooks',
+  '2026-11-23T2300-deposits',
 ];
 const TABLES = [
   'customers',
+  'deposits',
   'grants',
   'passkeys',
   'rate_limits',

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AccountsTables } from '../accounts/accounts.table.ts';
 import type { AuditEntriesTable } from '../audit/audit.table.ts';
+import type { DepositsTable } from '../deposits/deposits.table.ts';
 import type { GrantsTable } from '../grants/grants.table.ts';
 import type { RateLimitsTable } from '../limits/rate-limits.table.ts';
 import type { RecordsTables } from '../records/records.table.ts';
@@ -15,6 +16,7 @@ export interface Database extends AccountsTables, RecordsTables, WebkeysTables {
   rate_limits: RateLimitsTable;
   grants: GrantsTable;
   webhook_outbox: WebhookOutboxTable;
+  deposits: DepositsTable;
 }
 
 /** The database handle, or a transaction on it: repository functions accept either. */

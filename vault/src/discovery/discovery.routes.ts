@@ -18,6 +18,7 @@ export const JWKS_PATH = '/.well-known/jwks.json';
 export const REDEMPTION_PATH = '/vendor/v1/redeem';
 export const OPENAPI_PATH = '/openapi.json';
 export const GRANT_READ_PATH = '/vendor/v1/grants/read';
+export const DEPOSIT_PATH = '/vendor/v1/deposit';
 
 /** The discovery document: everything a vendor needs to talk to this vault. */
 export function vaultMetadata(origin: string): VaultMetadata {
@@ -36,6 +37,7 @@ export function vaultMetadata(origin: string): VaultMetadata {
     webkey_max_lifetime_seconds: WEBKEY_LIFETIME.max,
     openapi_uri: `${origin}${OPENAPI_PATH}`,
     grant_read_endpoint: `${origin}${GRANT_READ_PATH}`,
+    deposit_endpoint: `${origin}${DEPOSIT_PATH}`,
   };
 }
 

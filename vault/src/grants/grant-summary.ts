@@ -15,6 +15,7 @@ export function summarizeGrant(row: GrantsTable, now: number): GrantSummary {
     id: row.id,
     vendor: { id: row.vendor_id, name: row.vendor_name },
     scope: JSON.parse(row.scope),
+    writes: JSON.parse(row.writes),
     purpose: row.purpose,
     createdAt: new Date(row.created_at).toISOString(),
     expiresAt: new Date(row.expires_at).toISOString(),

@@ -16,4 +16,6 @@ export interface GrantsTable {
   last_read_at: number | null;
   /** Where the vendor wants change notifications (from its metadata), if anywhere. */
   webhook_uri: string | null;
+  /** JSON array of record kinds the vendor may deposit. */
+  writes: string;
 }

@@ -15,9 +15,15 @@ export async function openGrant(
   vendor: { id: string; name: string; webhookUri?: string },
   now: number,
   random: (length: number) => Uint8Array,
-): Promise<{ id: string; expiresAt: string }> {
+): Promise<{ id: string; expiresAt: string; writes: string[] }> {
   const existing = await findGrantFor(db, key.id, vendor.id);
-  if (existing) return { id: existing.id, expiresAt: new Date(existing.expires_at).toISOString() };
+  if (existing) {
+    return {
+      id: existing.id,
+      expiresAt: new Date(existing.expires_at).toISOString(),
+      writes: JSON.parse(existing.writes),
+    };
+  }
   const row = {
     id: newId('grt', random),
     customer_id: key.customer_id,
@@ -31,7 +37,12 @@ export async function openGrant(
     revoked_at: null,
     last_read_at: null,
     webhook_uri: vendor.webhookUri ?? null,
+    writes: key.grant_writes ?? '[]',
   };
   await insertGrant(db, row);
-  return { id: row.id, expiresAt: new Date(row.expires_at).toISOString() };
+  return {
+    id: row.id,
+    expiresAt: new Date(row.expires_at).toISOString(),
+    writes: JSON.parse(row.writes),
+  };
 }

@@ -27,12 +27,12 @@ export interface AuthenticatedVendor {
 }
 
 /**
- * Key sets by metadata document: importing keys is costly, and the registry hands out the same
+ * Key sets by metadata document (also used to verify what vendors sign, such as deposits): importing keys is costly, and the registry hands out the same
  * document object for as long as it caches it.
  */
 const keySets = new WeakMap<VendorMetadata, ReturnType<typeof createLocalJWKSet>>();
 
-function keySetOf(vendor: VendorMetadata): ReturnType<typeof createLocalJWKSet> {
+export function keySetOf(vendor: VendorMetadata): ReturnType<typeof createLocalJWKSet> {
   let keySet = keySets.get(vendor);
   if (!keySet) {
     keySet = createLocalJWKSet(vendor.jwks as JSONWebKeySet);

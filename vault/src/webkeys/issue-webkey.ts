@@ -68,6 +68,12 @@ export async function issueWebkey(
   devMode: boolean,
 ): Promise<IssuedWebkey> {
   const scope = checkScope(input.scope);
+  if (input.grantWrites.length > 0 && input.grantDays === null) {
+    throw new VaultError('invalid_request', {
+      detail: 'Deposits need a standing grant: set grantDays too.',
+      errors: [{ pointer: '/grantWrites', message: 'needs grantDays' }],
+    });
+  }
   if (input.audience !== null && !isVendorIdSyntax(input.audience, devMode)) {
     throw new VaultError('invalid_request', {
       detail: 'The audience must be a vendor id: the https URL of its metadata document.',
@@ -88,6 +94,7 @@ export async function issueWebkey(
       uses: input.uses,
       ...(input.audience ? { aud: input.audience } : {}),
       ...(input.grantDays ? { grant_days: input.grantDays } : {}),
+      ...(input.grantWrites.length > 0 ? { grant_writes: input.grantWrites } : {}),
     },
     WEBKEY_JWT_TYPE,
   );
@@ -111,6 +118,7 @@ export async function issueWebkey(
       last_vendor_id: null,
       last_vendor_name: null,
       grant_days: input.grantDays,
+      grant_writes: input.grantWrites.length > 0 ? JSON.stringify(input.grantWrites) : null,
     };
     try {
       await inCustomerTransaction(ctx, customerId, async (scopeTx) => {

@@ -330,6 +330,7 @@ async function reissueToken(signer: VaultSigner, row: WebkeysTable): Promise<str
       uses: row.uses_total,
       ...(row.audience ? { aud: row.audience } : {}),
       ...(row.grant_days ? { grant_days: row.grant_days } : {}),
+      ...(row.grant_writes ? { grant_writes: JSON.parse(row.grant_writes) } : {}),
     },
     WEBKEY_JWT_TYPE,
   );

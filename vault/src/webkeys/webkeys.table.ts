@@ -21,6 +21,8 @@ export interface WebkeysTable {
   last_vendor_name: string | null;
   /** When set, redeeming the key also grants the vendor re-reads for this many days. */
   grant_days: number | null;
+  /** JSON array of record kinds the grant lets the vendor deposit, or null. */
+  grant_writes: string | null;
 }
 
 export interface AssertionJtisTable {

@@ -1,0 +1,169 @@
+import {
+  CLIENT_ASSERTION_ALGORITHMS,
+  DEPOSIT_JWT_TYPE,
+  type DepositClaims,
+  type DepositResponse,
+  depositClaimsSchema,
+} from '@webkey/protocol';
+import { jwtVerify } from 'jose';
+import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
+import type { VaultContext } from '../context.ts';
+import { seal } from '../crypto/aead.ts';
+import { newId } from '../crypto/ids.ts';
+import { findGrant } from '../grants/grants.repository.ts';
+import { toProblemIssues } from '../http/problem-issues.ts';
+import { VaultError } from '../http/vault-error.ts';
+import {
+  type AuthenticatedVendor,
+  keySetOf,
+  recordAssertion,
+} from '../vendors/authenticate-vendor.ts';
+import type { DepositsTable } from './deposits.table.ts';
+
+/** The contexts deposit contents and signatures are sealed under. */
+export function depositSealContext(
+  part: 'content' | 'signed',
+  customerId: string,
+  id: string,
+): string {
+  return `webkey:deposit-${part}:v1:${customerId}:${id}`;
+}
+
+class DepositRefused extends Error {
+  constructor(readonly reason: 'revoked' | 'expired' | 'not_for_this_vendor' | 'kind_not_granted') {
+    super(reason);
+  }
+}
+
+/** Verifies the vendor's signature on a deposit and its shape; 400 with pointers otherwise. */
+async function verifyDeposit(
+  ctx: VaultContext,
+  vendor: AuthenticatedVendor,
+  signed: string,
+): Promise<DepositClaims> {
+  const metadata = await ctx.vendors.get(vendor.id);
+  let payload: unknown;
+  try {
+    ({ payload } = await jwtVerify(signed, keySetOf(metadata), {
+      typ: DEPOSIT_JWT_TYPE,
+      algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
+      issuer: vendor.id,
+      audience: ctx.origin,
+      requiredClaims: ['iat', 'jti'],
+      currentDate: ctx.clock(),
+    }));
+  } catch (error) {
+    throw new VaultError('invalid_request', {
+      detail:
+        'The deposit is not a webkey-deposit+jwt signed by a key in your metadata for this vault.',
+      errors: [{ pointer: '/deposit', message: 'signature, typ, iss or aud refused' }],
+      cause: error,
+    });
+  }
+  const parsed = depositClaimsSchema.safeParse(payload);
+  if (!parsed.success) {
+    throw new VaultError('invalid_request', {
+      detail: 'The deposited record does not match the schema.',
+      errors: toProblemIssues(parsed.error.issues),
+    });
+  }
+  return parsed.data;
+}
+
+/**
+ * A vendor deposits a record it produced (a receipt, an order, a prescription it issued...) into
+ * the customer's inbox, under a standing grant that allows that kind. Depositing the same `ref`
+ * again makes a new version: a vendor amends its own records and can touch nothing else. The
+ * customer accepts or discards it later. Audited in the same transaction; refusals (revoked,
+ * expired, another vendor's grant, a kind not granted) get the one grant refusal.
+ *
+ * @example
+ * const receipt = await depositRecord(ctx, vendor, signedDeposit, meta);
+ */
+export async function depositRecord(
+  ctx: VaultContext,
+  vendor: AuthenticatedVendor,
+  signed: string,
+  meta: RequestMeta,
+): Promise<DepositResponse> {
+  const claims = await verifyDeposit(ctx, vendor, signed);
+  const grant = await findGrant(ctx.db, claims.grant);
+  if (!grant) {
+    await recordAssertion(ctx.db, vendor);
+    throw new VaultError('grant_refused', { privateDetail: 'deposit: unknown grant' });
+  }
+  try {
+    return await inCustomerTransaction(ctx, grant.customer_id, async (scope) => {
+      await recordAssertion(scope.trx, vendor);
+      const now = ctx.clock().getTime();
+      const current = (await findGrant(scope.trx, grant.id)) ?? grant;
+      if (current.vendor_id !== vendor.id) throw new DepositRefused('not_for_this_vendor');
+      if (current.revoked_at !== null) throw new DepositRefused('revoked');
+      if (current.expires_at <= now) throw new DepositRefused('expired');
+      if (!(JSON.parse(current.writes) as string[]).includes(claims.kind))
+        throw new DepositRefused('kind_not_granted');
+      const previous = await scope.trx
+        .selectFrom('deposits')
+        .select((eb) => eb.fn.max('version').as('version'))
+        .where('customer_id', '=', scope.customerId)
+        .where('vendor_id', '=', vendor.id)
+        .where('ref', '=', claims.ref)
+        .executeTakeFirst();
+      const version = Number(previous?.version ?? 0) + 1;
+      const id = newId('dep', ctx.random);
+      const row: DepositsTable = {
+        id,
+        customer_id: scope.customerId,
+        grant_id: current.id,
+        vendor_id: vendor.id,
+        vendor_name: vendor.name,
+        kind: claims.kind,
+        ref: claims.ref,
+        version,
+        content: seal(
+          scope.dataKey,
+          Buffer.from(JSON.stringify(claims.content)),
+          depositSealContext('content', scope.customerId, id),
+          ctx.random,
+        ),
+        signed: seal(
+          scope.dataKey,
+          Buffer.from(signed),
+          depositSealContext('signed', scope.customerId, id),
+          ctx.random,
+        ),
+        status: 'pending',
+        received_at: now,
+        decided_at: null,
+      };
+      await scope.trx.insertInto('deposits').values(row).execute();
+      const audit = await appendAudit(ctx, scope, {
+        event: 'deposit_received',
+        vendor: { id: vendor.id, name: vendor.name },
+        keyId: current.webkey_id,
+        paths: [`${claims.kind}:${claims.ref}`],
+        purpose: claims.content.title,
+        meta,
+        reason: version === 1 ? 'new' : `version ${version}`,
+      });
+      return { depositId: id, ref: claims.ref, version, status: 'pending', auditEntryId: audit.id };
+    });
+  } catch (error) {
+    if (!(error instanceof DepositRefused)) throw error;
+    await inCustomerTransaction(ctx, grant.customer_id, async (scope) => {
+      await recordAssertion(scope.trx, vendor);
+      await appendAudit(ctx, scope, {
+        event: 'deposit_refused',
+        vendor: { id: vendor.id, name: vendor.name },
+        keyId: grant.webkey_id,
+        paths: [`${claims.kind}:${claims.ref}`],
+        purpose: claims.content.title,
+        meta,
+        outcome: 'refused',
+        reason: error.reason,
+      });
+    });
+    throw new VaultError('grant_refused', { privateDetail: `deposit refused: ${error.reason}` });
+  }
+}
