@@ -171,7 +171,7 @@ export class Redemption extends GrantedData {
   /** The web key (compact JWS). */
   readonly key: string;
   /** The standing grant this redemption opened, when the key made one: re-read with its id. */
-  readonly grant?: { id: string; expiresAt: string };
+  readonly grant?: { id: string; expiresAt: string; writes?: string[] };
 
   constructor(response: RedemptionResponse, requestId?: string) {
     super(response, requestId);
