@@ -63,6 +63,12 @@ describe('fresh data pushed to the dealer', () => {
     // Thin: no personal data in the notification.
     expect(JSON.stringify(event)).not.toContain('Right Road');
 
+    const listed = await customer.expect<{ grants: { deliveries: unknown }[] }>(
+      'GET',
+      '/api/v1/grants',
+    );
+    expect(listed.grants[0]?.deliveries).toMatchObject({ delivered: 1, pending: 0, dropped: 0 });
+
     const fresh = await dealer.client.grants.read(event!.grantId, { issuer: event!.issuer });
     expect(fresh.field('address.home')?.lines).toEqual(['8 Right Road']);
 

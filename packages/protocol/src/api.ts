@@ -105,6 +105,15 @@ export const grantSummarySchema = z.object({
   revokedAt: z.string().nullable(),
   lastReadAt: z.string().nullable(),
   status: z.enum(['active', 'expired', 'revoked']),
+  /** Change notifications to the vendor under this grant (in lists). */
+  deliveries: z
+    .object({
+      delivered: z.number().int(),
+      pending: z.number().int(),
+      dropped: z.number().int(),
+      lastDeliveredAt: z.string().nullable(),
+    })
+    .optional(),
 });
 /** A grant summary. */
 export type GrantSummary = z.infer<typeof grantSummarySchema>;

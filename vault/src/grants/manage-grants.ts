@@ -13,10 +13,49 @@ export async function listGrants(
   all: boolean,
 ): Promise<GrantSummary[]> {
   const now = ctx.clock().getTime();
-  const grants = (await listCustomerGrants(ctx.db, customerId)).map((row) =>
-    summarizeGrant(row, now),
+  const rows = await listCustomerGrants(ctx.db, customerId);
+  const stats = await deliveryStats(
+    ctx,
+    rows.map((row) => row.id),
   );
+  const grants = rows.map((row) => ({
+    ...summarizeGrant(row, now),
+    deliveries: stats.get(row.id) ?? {
+      delivered: 0,
+      pending: 0,
+      dropped: 0,
+      lastDeliveredAt: null,
+    },
+  }));
   return all ? grants : grants.filter((grant) => grant.status === 'active');
+}
+
+/** Per grant: notifications delivered, waiting (queued or retrying), given up, and the last delivery. */
+async function deliveryStats(ctx: VaultContext, grantIds: string[]) {
+  if (grantIds.length === 0) return new Map<string, never>();
+  const rows = await ctx.db
+    .selectFrom('webhook_outbox')
+    .select((eb) => [
+      'grant_id',
+      eb.fn.count<number>('delivered_at').as('delivered'),
+      eb.fn.count<number>('dropped_at').as('dropped'),
+      eb.fn.countAll<number>().as('total'),
+      eb.fn.max('delivered_at').as('last'),
+    ])
+    .where('grant_id', 'in', grantIds)
+    .groupBy('grant_id')
+    .execute();
+  return new Map(
+    rows.map((row) => [
+      row.grant_id,
+      {
+        delivered: Number(row.delivered),
+        dropped: Number(row.dropped),
+        pending: Number(row.total) - Number(row.delivered) - Number(row.dropped),
+        lastDeliveredAt: row.last === null ? null : new Date(Number(row.last)).toISOString(),
+      },
+    ]),
+  );
 }
 
 /** Revokes a grant at once: the vendor's next read is refused. Revoking twice changes nothing. */
