@@ -7,7 +7,7 @@
  * load generator does not steal CPU from the vault while measuring) and redeems one use of a
  * pre-issued key. Ends with one JSON line.
  *
- *   pnpm bench [--requests N] [--connections N]    (defaults 20000 and 50)
+ *   pnpm bench [--requests N] [--connections N] [--workers N]    (defaults 20000, 50, 1)
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -71,12 +71,21 @@ async function main(): Promise<void> {
   const total = requestCount();
   const dataDir = mkdtempSync(join(tmpdir(), 'webkey-bench-'));
   const profileArgs = process.env.WEBKEY_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const vault = await startChild([...profileArgs, 'vault/bin/webkey-vault.js', 'serve'], {
-    WEBKEY_DATA_DIR: dataDir,
-    WEBKEY_PORT: '0',
-    WEBKEY_DEV: 'true',
-    WEBKEY_LOG_LEVEL: 'warn',
-  });
+  const workers = option('--workers', '1');
+  const vault = await startChild(
+    [
+      ...profileArgs,
+      'vault/bin/webkey-vault.js',
+      'serve',
+      ...(workers === '1' ? [] : ['--workers', workers]),
+    ],
+    {
+      WEBKEY_DATA_DIR: dataDir,
+      WEBKEY_PORT: '0',
+      WEBKEY_DEV: 'true',
+      WEBKEY_LOG_LEVEL: 'warn',
+    },
+  );
   const baseline = await startChild(['--import', 'tsx', 'vault/bench/baseline-server.ts'], {});
   const vendor = await startVendorMetadata();
   try {
@@ -166,6 +175,7 @@ async function main(): Promise<void> {
       errors,
       rss_mb: rssMb,
       requests: redeem.requests.total,
+      workers: Number(workers),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   } finally {

@@ -19,11 +19,13 @@ import { migrateToLatest } from './db/migrate.ts';
 import { systemRandom } from './deps.ts';
 import { rotateSigningKey } from './signing/signing-keys.ts';
 import { startVault } from './vault.ts';
+import { serveWorkers, workerCount } from './workers.ts';
 
 const USAGE = `Usage: webkey-vault <command>
 
 Commands:
-  serve                 start the vault (default)
+  serve [--workers N|auto]
+                        start the vault (default); N processes share the port
   migrate               apply pending database migrations and exit
   keys rotate-master    re-wrap every customer data key under a new master key
   keys rotate-signing [--grace-hours N]
@@ -225,8 +227,15 @@ export async function main(argv: string[], environment: NodeJS.ProcessEnv): Prom
   }
   try {
     const config = loadConfig(environment);
-    if (command === 'serve' && rest.length === 0) {
-      await serve(config);
+    if (command === 'serve') {
+      const workers = workerCount(rest);
+      if (rest.length > 0 && workers === undefined)
+        return usage(`unknown option: ${rest.join(' ')}`);
+      if (workers !== undefined && workers > 1) {
+        await serveWorkers(config, workers, (line) => process.stdout.write(`${line}\n`));
+      } else {
+        await serve(config);
+      }
       return -1; // keeps running
     }
     if (command === 'migrate' && rest.length === 0) {

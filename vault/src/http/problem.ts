@@ -38,6 +38,21 @@ export function problemResponse(body: Problem, headers: Record<string, string> =
   });
 }
 
+const CONTENTION_CODES = new Set([
+  'SQLITE_BUSY', // another process held the write lock past the busy timeout
+  'SQLITE_BUSY_SNAPSHOT',
+  'SQLITE_LOCKED',
+  '40001', // Postgres serialization failure
+  '40P01', // Postgres deadlock detected
+  '55P03', // Postgres lock not available
+]);
+
+/** A database refusal caused by concurrent work, not by the request: answer 503, retry later. */
+export function isContention(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONTENTION_CODES.has(code);
+}
+
 /**
  * Turns any thrown value into a problem+json response. Unknown errors become a generic 500;
  * their detail goes to the log under the request id, never to the client.
@@ -53,6 +68,17 @@ export function renderError(error: unknown, c: Context<AppEnv>, logger: Logger):
   }
   if (error instanceof HTTPException && error.status === 413) {
     return problemResponse(problemBody('payload_too_large', { requestId, instance }));
+  }
+  if (isContention(error)) {
+    // Nothing was committed; the client may simply try again.
+    logger.warn('contention', {
+      requestId,
+      path: instance,
+      code: (error as { code?: string }).code,
+    });
+    return problemResponse(problemBody('service_unavailable', { requestId, instance }), {
+      'retry-after': '1',
+    });
   }
   const code: ErrorCode = error instanceof VaultError ? error.code : 'internal_error';
   // A ciphertext that fails authentication means stored data was altered: worth its own alert.
