@@ -7,6 +7,7 @@ import {
   chromiumAvailable,
   launchChromium,
   screenshotBoth,
+  unlabelledControls,
 } from './support/chromium.ts';
 import { decodeQrDataUrl } from './support/qr.ts';
 
@@ -192,5 +193,15 @@ describe.runIf(chromiumAvailable())('the counter handover in Chromium', () => {
     await expect
       .poll(() => customer.inputValue(byTestId('address-line1')))
       .toBe('12 St James Square');
+  });
+
+  it('labels every control and names every button on every page, for the customer and the clerk', async () => {
+    for (const route of ['details', 'handover', 'keys', 'activity', 'devices'] as const) {
+      await go(route);
+      await customer.waitForTimeout(150);
+      expect(await unlabelledControls(customer), route).toEqual([]);
+    }
+    await clerk.goto(pos.url);
+    expect(await unlabelledControls(clerk), 'POS').toEqual([]);
   });
 });

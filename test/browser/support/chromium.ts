@@ -91,3 +91,40 @@ export async function addVirtualAuthenticator(
       (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials,
   };
 }
+
+/**
+ * A basic accessibility check of what the page shows: every visible form control has a label
+ * (a <label>, aria-label or aria-labelledby), every button and link has a name, images have alt
+ * text, and the page has exactly one <h1>. Returns the offenders, described, so a failing
+ * assertion says which.
+ */
+export async function unlabelledControls(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const visible = (el: Element) => {
+      const box = (el as HTMLElement).getBoundingClientRect();
+      return box.width > 0 && box.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+    };
+    const describe = (el: Element) =>
+      `${el.tagName.toLowerCase()}#${el.id}[${el.getAttribute('data-testid') ?? ''}]`;
+    const problems: string[] = [];
+    for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+      const control = el as HTMLInputElement;
+      if (!visible(el)) continue;
+      const named =
+        (control.labels?.length ?? 0) > 0 ||
+        el.hasAttribute('aria-label') ||
+        el.hasAttribute('aria-labelledby');
+      if (!named) problems.push(`unlabelled ${describe(el)}`);
+    }
+    for (const el of document.querySelectorAll('button, a[href]')) {
+      if (visible(el) && !(el.textContent?.trim() || el.getAttribute('aria-label')))
+        problems.push(`nameless ${describe(el)}`);
+    }
+    for (const el of document.querySelectorAll('img')) {
+      if (visible(el) && !el.hasAttribute('alt')) problems.push(`no alt ${describe(el)}`);
+    }
+    const h1 = [...document.querySelectorAll('h1')].filter(visible).length;
+    if (h1 !== 1) problems.push(`${h1} visible h1 elements`);
+    return problems;
+  });
+}
