@@ -247,6 +247,25 @@ export class VendorClient {
     });
   }
 
+  /**
+   * The client authentication members of a vendor request: a fresh assertion (new jti and iat)
+   * every time, since the vault accepts an assertion once.
+   */
+  async #authentication(
+    signingKey: SigningKey,
+    audience: string,
+  ): Promise<{ client_assertion_type: typeof CLIENT_ASSERTION_TYPE; client_assertion: string }> {
+    return {
+      client_assertion_type: CLIENT_ASSERTION_TYPE,
+      client_assertion: await signClientAssertion(signingKey, {
+        clientId: this.clientId,
+        audience,
+        now: this.#deps.clock(),
+        jti: randomId(this.#deps.random),
+      }),
+    };
+  }
+
   async #deposit(
     grantId: string,
     record: { kind: DepositKind; ref: string; content: DepositContent },
@@ -301,13 +320,7 @@ export class VendorClient {
       body: async () =>
         JSON.stringify({
           deposit,
-          client_assertion_type: CLIENT_ASSERTION_TYPE,
-          client_assertion: await signClientAssertion(signingKey, {
-            clientId: this.clientId,
-            audience: metadata.issuer,
-            now: this.#deps.clock(),
-            jti: randomId(this.#deps.random),
-          }),
+          ...(await this.#authentication(signingKey, metadata.issuer)),
         }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
@@ -344,13 +357,7 @@ export class VendorClient {
         JSON.stringify(
           grantReadRequestSchema.parse({
             grant: grantId,
-            client_assertion_type: CLIENT_ASSERTION_TYPE,
-            client_assertion: await signClientAssertion(signingKey, {
-              clientId: this.clientId,
-              audience: metadata.issuer,
-              now: this.#deps.clock(),
-              jti: randomId(this.#deps.random),
-            }),
+            ...(await this.#authentication(signingKey, metadata.issuer)),
           }),
         ),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -428,13 +435,7 @@ export class VendorClient {
       body: async () => {
         const body: RedemptionRequest = redemptionRequestSchema.parse({
           ...subject,
-          client_assertion_type: CLIENT_ASSERTION_TYPE,
-          client_assertion: await signClientAssertion(signingKey, {
-            clientId: this.clientId,
-            audience: metadata.issuer,
-            now: this.#deps.clock(),
-            jti: randomId(this.#deps.random),
-          }),
+          ...(await this.#authentication(signingKey, metadata.issuer)),
         });
         return JSON.stringify(body);
       },

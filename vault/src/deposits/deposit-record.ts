@@ -14,6 +14,7 @@ import { newId } from '../crypto/ids.ts';
 import { findGrant } from '../grants/grants.repository.ts';
 import { toProblemIssues } from '../http/problem-issues.ts';
 import { VaultError } from '../http/vault-error.ts';
+import { auditRefusal } from '../vendors/audit-refusal.ts';
 import {
   type AuthenticatedVendor,
   keySetOf,
@@ -151,18 +152,13 @@ export async function depositRecord(
     });
   } catch (error) {
     if (!(error instanceof DepositRefused)) throw error;
-    await inCustomerTransaction(ctx, grant.customer_id, async (scope) => {
-      await recordAssertion(scope.trx, vendor);
-      await appendAudit(ctx, scope, {
-        event: 'deposit_refused',
-        vendor: { id: vendor.id, name: vendor.name },
-        keyId: grant.webkey_id,
-        paths: [`${claims.kind}:${claims.ref}`],
-        purpose: claims.content.title,
-        meta,
-        outcome: 'refused',
-        reason: error.reason,
-      });
+    await auditRefusal(ctx, grant.customer_id, vendor, {
+      event: 'deposit_refused',
+      keyId: grant.webkey_id,
+      paths: [`${claims.kind}:${claims.ref}`],
+      purpose: claims.content.title,
+      meta,
+      reason: error.reason,
     });
     throw new VaultError('grant_refused', { privateDetail: `deposit refused: ${error.reason}` });
   }

@@ -3,6 +3,7 @@ import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { VaultError } from '../http/vault-error.ts';
+import { auditRefusal } from '../vendors/audit-refusal.ts';
 import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
 import { pairwiseSubject, readGrantedData } from '../webkeys/granted-data.ts';
 import { findGrant, markGrantRead } from './grants.repository.ts';
@@ -85,18 +86,13 @@ export async function readGrant(
     });
   } catch (error) {
     if (!(error instanceof GrantRefused)) throw error;
-    await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
-      await recordAssertion(scope.trx, vendor);
-      await appendAudit(ctx, scope, {
-        event: 'grant_refused',
-        vendor: { id: vendor.id, name: vendor.name },
-        keyId: row.webkey_id,
-        paths: JSON.parse(row.scope),
-        purpose: row.purpose,
-        meta,
-        outcome: 'refused',
-        reason: error.reason,
-      });
+    await auditRefusal(ctx, row.customer_id, vendor, {
+      event: 'grant_refused',
+      keyId: row.webkey_id,
+      paths: JSON.parse(row.scope),
+      purpose: row.purpose,
+      meta,
+      reason: error.reason,
     });
     throw refusal(error.reason);
   }

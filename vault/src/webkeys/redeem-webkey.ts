@@ -13,6 +13,7 @@ import { openGrant } from '../grants/open-grant.ts';
 import { VaultError } from '../http/vault-error.ts';
 import { checkCodeFailureBudget, recordCodeFailure } from '../limits/failure-limits.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
+import { auditRefusal } from '../vendors/audit-refusal.ts';
 import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
 import { isVendorIdSyntax } from '../vendors/vendor-registry.ts';
 import { pairwiseSubject, readGrantedData } from './granted-data.ts';
@@ -246,7 +247,14 @@ export async function redeemWebkey(
   } catch (error) {
     if (error instanceof Refused) {
       ctx.metrics.refusals.inc({ reason: error.reason });
-      await auditRefusal(ctx, row, vendor, error.reason, meta);
+      await auditRefusal(ctx, row.customer_id, vendor, {
+        event: 'key_refused',
+        keyId: row.id,
+        paths: JSON.parse(row.scope),
+        purpose: row.purpose,
+        meta,
+        reason: error.reason,
+      });
       throw refusal(error.reason);
     }
     // The same Idempotency-Key raced itself for two customers' keys: the first answer stands.
@@ -291,28 +299,6 @@ async function remember(
       expires_at: now + IDEMPOTENCY_TTL_MS,
     })
     .execute();
-}
-
-async function auditRefusal(
-  ctx: VaultContext,
-  row: WebkeysTable,
-  vendor: AuthenticatedVendor,
-  reason: RefusalReason,
-  meta: RequestMeta,
-): Promise<void> {
-  await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
-    await recordAssertion(scope.trx, vendor);
-    await appendAudit(ctx, scope, {
-      event: 'key_refused',
-      vendor: { id: vendor.id, name: vendor.name },
-      keyId: row.id,
-      paths: JSON.parse(row.scope),
-      purpose: row.purpose,
-      meta,
-      outcome: 'refused',
-      reason,
-    });
-  });
 }
 
 /**
