@@ -21,7 +21,9 @@ const PAGE_SIZE = 50;
  */
 function entryItem(entry) {
   const refused = entry.outcome === 'refused';
-  const parts = [entryHeadline(entry), entry.purpose, moment(entry.at)].filter(Boolean);
+  // A deposit's purpose is the record's title, already in its headline.
+  const purpose = entry.event.startsWith('deposit_') ? null : entry.purpose;
+  const parts = [entryHeadline(entry), purpose, moment(entry.at)].filter(Boolean);
   return h(
     'li',
     {

@@ -26,6 +26,7 @@ const PAGES = {
   details: () => import('./details.js'),
   handover: () => import('./handover.js'),
   keys: () => import('./keys.js'),
+  relationships: () => import('./relationships.js'),
   activity: () => import('./activity.js'),
   devices: () => import('./devices.js'),
 };

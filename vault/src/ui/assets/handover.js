@@ -3,7 +3,7 @@ import { h, pageTitle, uid } from './dom.js';
 import { vendorHost } from './format.js';
 import { keyDisplay } from './key-display.js';
 import { knownVendors } from './vendors.js';
-import { scopeWords } from './words.js';
+import { DEPOSIT_KINDS, kindListWords, scopeWords } from './words.js';
 
 /**
  * Hand over: pick what the clerk may read, in plain words, and show a web key for it. The
@@ -17,6 +17,13 @@ const LIFETIMES = [
   ['1800', '30 minutes'],
   ['3600', '60 minutes'],
   ['86400', '24 hours'],
+];
+
+/** How long a standing grant lasts. */
+const GRANT_DAYS = [
+  ['30', '30 days'],
+  ['90', '90 days'],
+  ['365', 'A year'],
 ];
 
 /** Claims that prove an age without the birth date. */
@@ -184,6 +191,48 @@ export async function render(root, ctx) {
     })
   );
 
+  const standingId = uid('standing');
+  const standing = /** @type {HTMLInputElement} */ (
+    h('input', { type: 'checkbox', id: standingId, testid: 'handover-standing' })
+  );
+  const grantDays = /** @type {HTMLSelectElement} */ (
+    h(
+      'select',
+      { id: uid('grant-days'), testid: 'handover-grant-days', value: '90' },
+      GRANT_DAYS.map(([value, words]) => h('option', { value }, words)),
+    )
+  );
+  const writes = DEPOSIT_KINDS.map((kind) => {
+    const id = uid('write');
+    const box = /** @type {HTMLInputElement} */ (
+      h('input', { type: 'checkbox', id, value: kind, testid: `handover-write-${kind}` })
+    );
+    return {
+      box,
+      element: h('div', { class: 'check' }, box, h('label', { for: id }, kindListWords([kind]))),
+    };
+  });
+  const grantDaysField = field('For how long', grantDays);
+  const standingOptions = h(
+    'div',
+    { class: 'standing-options stack', hidden: true, testid: 'handover-standing-options' },
+    grantDaysField.wrapper,
+    h(
+      'fieldset',
+      { class: 'checks' },
+      h('legend', { class: 'legend-small' }, 'What the shop may file in your vault'),
+      h(
+        'p',
+        { class: 'hint' },
+        'Each one waits in your inbox under Shops until you accept or discard it.',
+      ),
+      writes.map(({ element }) => element),
+    ),
+  );
+  standing.addEventListener('change', () => {
+    standingOptions.hidden = !standing.checked;
+  });
+
   const purposeField = field('Why you are handing it over', purpose);
   const audienceField = field('Who may read it', audience);
   const customField = field(
@@ -201,6 +250,7 @@ export async function render(root, ctx) {
     '/audience': { error: customField.error, input: custom },
     '/lifetimeSeconds': { error: lifetimeField.error, input: lifetime },
     '/uses': { error: usesField.error, input: uses },
+    '/grantDays': { error: grantDaysField.error, input: grantDays },
   };
 
   const keySlot = h('div', {});
@@ -235,6 +285,9 @@ export async function render(root, ctx) {
     keySlot.replaceChildren();
     // Nothing is shared by default: each key starts from an empty choice.
     for (const { box } of checks) box.checked = false;
+    standing.checked = false;
+    standingOptions.hidden = true;
+    for (const { box } of writes) box.checked = false;
     form.hidden = false;
     create.focus();
     // The key just shown may have been read by a new vendor: offer it next time.
@@ -265,6 +318,12 @@ export async function render(root, ctx) {
       audience: custom.value.trim() || audience.value || null,
       lifetimeSeconds: Number(lifetime.value),
       uses: count,
+      ...(standing.checked
+        ? {
+            grantDays: Number(grantDays.value),
+            grantWrites: writes.filter(({ box }) => box.checked).map(({ box }) => box.value),
+          }
+        : {}),
     };
     create.disabled = true;
     try {
@@ -316,6 +375,23 @@ export async function render(root, ctx) {
     audienceField.wrapper,
     customField.wrapper,
     h('div', { class: 'row' }, lifetimeField.wrapper, usesField.wrapper),
+    h(
+      'div',
+      { class: 'standing' },
+      h(
+        'div',
+        { class: 'check' },
+        standing,
+        h('label', { for: standingId }, 'Keep this shop up to date'),
+        h(
+          'p',
+          { class: 'hint' },
+          'The shop that reads this key may read these details again, as they are then, until ' +
+            'the time is up or you stop it under Shops. Every read appears in your activity.',
+        ),
+      ),
+      standingOptions,
+    ),
     h('div', { class: 'actions' }, create),
   );
 

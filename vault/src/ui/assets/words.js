@@ -51,7 +51,50 @@ const REFUSAL_WORDS = {
   revoked: 'revoked',
   used_up: 'used up',
   not_for_this_vendor: 'made for another vendor',
+  kind_not_granted: 'not allowed to file that',
 };
+
+/** Kinds of records a shop may file in the vault (section 8.8 of the protocol). */
+export const DEPOSIT_KINDS = [
+  'receipt',
+  'prescription',
+  'order',
+  'service_ticket',
+  'policy_document',
+];
+
+/** @type {Record<string, { one: string, many: string }>} */
+const KIND_WORDS = {
+  receipt: { one: 'receipt', many: 'Receipts' },
+  prescription: { one: 'prescription', many: 'Prescriptions it issues' },
+  order: { one: 'order', many: 'Orders' },
+  service_ticket: { one: 'service ticket', many: 'Service tickets' },
+  policy_document: { one: 'policy document', many: 'Policy documents' },
+};
+
+/**
+ * One kind of deposited record in plain words.
+ *
+ * @param {string} kind
+ * @example kindWord('service_ticket') // 'service ticket'
+ */
+export function kindWord(kind) {
+  return KIND_WORDS[kind]?.one ?? kind.replaceAll('_', ' ');
+}
+
+/**
+ * What a shop may file, as a choice or a list: "Receipts, Orders".
+ *
+ * @param {string[]} kinds
+ */
+export function kindListWords(kinds) {
+  return kinds.map((kind) => KIND_WORDS[kind]?.many ?? kind.replaceAll('_', ' ')).join(', ');
+}
+
+/** @param {string | null} reason */
+function refusal(reason) {
+  return REFUSAL_WORDS[reason ?? ''] ?? reason ?? 'refused';
+}
 
 /**
  * @typedef {{ event: string, vendor: { id: string, name: string } | null, paths: string[],
@@ -65,13 +108,20 @@ const REFUSAL_WORDS = {
  * @example entryHeadline({ event: 'key_redeemed', vendor: { name: 'Acme Optics' }, paths: ['address.home'] }) // 'Read by Acme Optics: Home address'
  */
 export function entryHeadline(entry) {
-  const what = scopeListWords(entry.paths);
   const vendor = entry.vendor?.name ?? 'a vendor';
+  if (entry.event.startsWith('deposit_')) return depositHeadline(entry, vendor);
+  const what = scopeListWords(entry.paths);
   switch (entry.event) {
     case 'key_redeemed':
       return `Read by ${vendor}: ${what}`;
     case 'key_refused':
-      return `Refused (${REFUSAL_WORDS[entry.reason ?? ''] ?? entry.reason ?? 'refused'}): ${vendor} asked for ${what}`;
+      return `Refused (${refusal(entry.reason)}): ${vendor} asked for ${what}`;
+    case 'grant_read':
+      return `Re-read by ${vendor}: ${what}`;
+    case 'grant_refused':
+      return `Refused (${refusal(entry.reason)}): ${vendor} tried to re-read ${what}`;
+    case 'grant_revoked':
+      return `Stopped ${vendor} from reading ${what} again`;
     case 'key_issued':
       return `Key issued: ${what}`;
     case 'key_revoked':
@@ -84,6 +134,32 @@ export function entryHeadline(entry) {
       return entry.reason === 'recovery_code'
         ? 'Signed in with a recovery code'
         : 'Signed in with a passkey';
+    default:
+      return entry.event;
+  }
+}
+
+/**
+ * The headline of a deposit entry. Its path is "kind:ref" and its purpose the record's title.
+ *
+ * @param {EntryLike} entry
+ * @param {string} vendor
+ * @example depositHeadline({ event: 'deposit_received', paths: ['receipt:INV-1'], purpose: 'Eye exam', ... }, 'Acme Optics') // 'Acme Optics filed a receipt: Eye exam'
+ */
+function depositHeadline(entry, vendor) {
+  const kind = kindWord((entry.paths[0] ?? '').split(':')[0] ?? '');
+  const title = entry.purpose ?? '';
+  switch (entry.event) {
+    case 'deposit_received': {
+      const version = /^version (\d+)$/.exec(entry.reason ?? '');
+      return `${vendor} filed a ${kind}: ${title}${version ? ` (version ${version[1]})` : ''}`;
+    }
+    case 'deposit_refused':
+      return `Refused (${refusal(entry.reason)}): ${vendor} tried to file a ${kind}: ${title}`;
+    case 'deposit_accepted':
+      return `Accepted into your documents: ${vendor}’s ${kind}: ${title}`;
+    case 'deposit_discarded':
+      return `Discarded: ${vendor}’s ${kind}: ${title}`;
     default:
       return entry.event;
   }
