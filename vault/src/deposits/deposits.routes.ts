@@ -6,6 +6,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import { authenticateVendor } from '../vendors/authenticate-vendor.ts';
+import { withRefusalFloor } from '../vendors/refusal-floor.ts';
 import { depositRecord } from './deposit-record.ts';
 import { decideDeposit, listDeposits } from './manage-deposits.ts';
 
@@ -43,7 +44,10 @@ export function vendorDepositsRoutes(ctx: VaultContext): Hono<AppEnv> {
     c.header('cache-control', 'no-store');
     const body = await readJson(c, depositRequestSchema);
     const vendor = await authenticateVendor(ctx, ctx.vendors, body.client_assertion);
-    return c.json(await depositRecord(ctx, vendor, body.deposit, requestMeta(c)), 201);
+    return c.json(
+      await withRefusalFloor(() => depositRecord(ctx, vendor, body.deposit, requestMeta(c))),
+      201,
+    );
   });
   return app;
 }

@@ -6,6 +6,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import { authenticateVendor } from '../vendors/authenticate-vendor.ts';
+import { withRefusalFloor } from '../vendors/refusal-floor.ts';
 import { listGrants, revokeGrant } from './manage-grants.ts';
 import { readGrant } from './read-grant.ts';
 
@@ -33,7 +34,7 @@ export function vendorGrantsRoutes(ctx: VaultContext): Hono<AppEnv> {
     c.header('cache-control', 'no-store');
     const body = await readJson(c, grantReadRequestSchema);
     const vendor = await authenticateVendor(ctx, ctx.vendors, body.client_assertion);
-    return c.json(await readGrant(ctx, vendor, body.grant, requestMeta(c)));
+    return c.json(await withRefusalFloor(() => readGrant(ctx, vendor, body.grant, requestMeta(c))));
   });
   return app;
 }

@@ -6,6 +6,7 @@ import { readJson } from '../http/json-body.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import { VaultError } from '../http/vault-error.ts';
 import { authenticateVendor } from '../vendors/authenticate-vendor.ts';
+import { withRefusalFloor } from '../vendors/refusal-floor.ts';
 import { redeemWebkey } from './redeem-webkey.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -29,7 +30,9 @@ export function redemptionRoutes(ctx: VaultContext): Hono<AppEnv> {
     const vendor = await authenticateVendor(ctx, ctx.vendors, body.client_assertion);
     const presented = body.key !== undefined ? { key: body.key } : { code: body.code! };
     return c.json(
-      await redeemWebkey(ctx, ctx.signer, vendor, presented, idempotencyKey, requestMeta(c)),
+      await withRefusalFloor(() =>
+        redeemWebkey(ctx, ctx.signer, vendor, presented, idempotencyKey, requestMeta(c)),
+      ),
     );
   });
   return app;
