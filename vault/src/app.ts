@@ -87,9 +87,23 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
       );
     }
   });
-  app.get('/metrics', (c) =>
-    c.text(ctx.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }),
-  );
+  app.get('/metrics', async (c) => {
+    // Outbox depth is shared by every process, so it is read from the database when scraped.
+    const pending = await ctx.db
+      .selectFrom('webhook_outbox')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('delivered_at', 'is', null)
+      .where('dropped_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    const outbox = [
+      '# HELP webkey_webhook_outbox_pending Change notifications waiting for delivery.',
+      '# TYPE webkey_webhook_outbox_pending gauge',
+      `webkey_webhook_outbox_pending ${Number(pending.count)}`,
+    ].join('\n');
+    return c.text(`${ctx.metrics.render()}${outbox}\n`, 200, {
+      'content-type': 'text/plain; version=0.0.4',
+    });
+  });
   app.route('/', discoveryRoutes(ctx));
   app.route('/api/v1', accountsRoutes(ctx, cookie));
   app.route('/api/v1/records', recordsRoutes(ctx, cookie));

@@ -55,6 +55,7 @@ describe('metrics, probes and logs', () => {
     expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4');
     const text = await response.text();
     expect(text).toContain('webkey_redemptions_total 1');
+    expect(text).toContain('webkey_webhook_outbox_pending 0');
     expect(text).toContain('webkey_redemption_refusals_total{reason="used_up"} 1');
     expect(text).toMatch(
       /webkey_http_requests_total\{method="POST",route="\/vendor\/v1\/redeem",status="200"\} 1/,

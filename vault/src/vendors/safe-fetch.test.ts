@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAllowedAddress } from './address-policy.ts';
-import { OutboundFetchError, safeFetchJson } from './safe-fetch.ts';
+import { OutboundFetchError, safeFetchJson, safePost } from './safe-fetch.ts';
 
 describe('address policy', () => {
   it.each([
@@ -154,5 +154,60 @@ describe('safeFetchJson', () => {
 
   it('hands back non-200 answers for the caller to refuse', async () => {
     expect((await safeFetchJson(`${base}/missing`, dev)).status).toBe(404);
+  });
+
+  describe('DNS answers are checked where the socket connects', () => {
+    // The resolver the connection itself uses is the one checked: there is no earlier lookup whose
+    // answer could differ (DNS rebinding), and every address in the answer must be allowed.
+    function resolver(answers: string[][]) {
+      const calls: string[] = [];
+      const resolve = (
+        hostname: string,
+        callback: (e: null, a: { address: string; family: number }[]) => void,
+      ) => {
+        calls.push(hostname);
+        const answer = answers[Math.min(calls.length - 1, answers.length - 1)]!;
+        callback(
+          null,
+          answer.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+        );
+      };
+      return { resolve, calls };
+    }
+
+    it.each([
+      [['127.0.0.1']],
+      [['10.1.2.3']],
+      [['169.254.169.254']],
+      [['::ffff:192.168.0.1']],
+      [['8.8.8.8', '10.0.0.1']],
+    ])('refuses a name that resolves to %j, resolving it once', async (answer) => {
+      const { resolve, calls } = resolver([answer]);
+      await expect(
+        safeFetchJson('https://vendor.example/meta.json', { allowLoopbackHttp: false, resolve }),
+      ).rejects.toThrow(/refused address/);
+      expect(calls).toEqual(['vendor.example']);
+    });
+
+    it('does not extend development mode to names that resolve to loopback', async () => {
+      const { resolve } = resolver([['127.0.0.1']]);
+      await expect(
+        safeFetchJson('http://rebind.example/meta.json', { allowLoopbackHttp: true, resolve }),
+      ).rejects.toThrow(/only https/);
+      await expect(
+        safeFetchJson('https://rebind.example/meta.json', { allowLoopbackHttp: true, resolve }),
+      ).rejects.toThrow(/refused address 127.0.0.1/);
+    });
+
+    it('guards webhook posts the same way', async () => {
+      const { resolve } = resolver([['10.0.0.7']]);
+      await expect(
+        safePost(
+          'https://hooks.example/in',
+          { headers: {}, body: '{}' },
+          { allowLoopbackHttp: false, resolve },
+        ),
+      ).rejects.toThrow(/refused address 10.0.0.7/);
+    });
   });
 });

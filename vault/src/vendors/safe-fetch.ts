@@ -15,6 +15,18 @@ export interface SafeFetchOptions {
   allowLoopbackHttp: boolean;
   timeoutMs?: number;
   maxBytes?: number;
+  /** The resolver (all addresses of a name); Node's by default. Tests inject DNS answers here. */
+  resolve?: (
+    hostname: string,
+    callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+  ) => void;
+}
+
+function systemResolve(
+  hostname: string,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+): void {
+  dnsLookup(hostname, { all: true }, callback);
 }
 
 /** An outbound GET of a JSON document from a vendor's URL; injected so tests can replace it. */
@@ -64,7 +76,7 @@ async function safeRequest(
   const maxBytes = options.maxBytes ?? 64 * 1024;
 
   const guardedLookup: LookupFunction = (hostname, lookupOptions, callback) => {
-    dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
+    (options.resolve ?? systemResolve)(hostname, (error, addresses) => {
       if (error) return callback(error, '', 0);
       const list = addresses as LookupAddress[];
       const refused = list.find((a) => !isAllowedAddress(a.address, { allowLoopback }));
