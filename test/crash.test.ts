@@ -22,15 +22,18 @@ function crashTest(
   });
 }
 
+/** The issue asks for 20 kill-and-restart cycles in CI (about 50 s on a 2-core machine). */
+const CYCLES = 20;
+
 describe('crash test: SIGKILL during concurrent redemptions', () => {
   it('loses no acknowledged redemption and consumes no use without its audit entry', async () => {
-    const { code, stdout, stderr } = await crashTest(['--cycles', '5']);
+    const { code, stdout, stderr } = await crashTest(['--cycles', String(CYCLES)]);
     const line = stdout.trim().split('\n').at(-1) ?? '';
     expect(code, `${stdout}\n${stderr}`).toBe(0);
     const summary = JSON.parse(line);
     expect(summary).toMatchObject({
       crash: 'redeem',
-      cycles: 5,
+      cycles: CYCLES,
       consumed_without_audit: 0,
       audit_without_use: 0,
       chains: 4,
@@ -46,5 +49,5 @@ describe('crash test: SIGKILL during concurrent redemptions', () => {
     // Every use consumed was answered, at the latest on the retry with the same Idempotency-Key.
     expect(summary.consumed).toBe(summary.acknowledged);
     expect(summary.retried_ok).toBe(summary.lost_in_flight);
-  }, 120_000);
+  }, 300_000);
 });

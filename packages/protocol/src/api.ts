@@ -105,6 +105,8 @@ export const grantSummarySchema = z.object({
   revokedAt: z.string().nullable(),
   lastReadAt: z.string().nullable(),
   status: z.enum(['active', 'expired', 'revoked']),
+  /** Whether the vendor asked to be told of changes (its metadata names a webhook). */
+  notifies: z.boolean(),
   /** Change notifications to the vendor under this grant (in lists). */
   deliveries: z
     .object({

@@ -22,5 +22,6 @@ export function summarizeGrant(row: GrantsTable, now: number): GrantSummary {
     revokedAt: iso(row.revoked_at),
     lastReadAt: iso(row.last_read_at),
     status: grantStatus(row, now),
+    notifies: row.webhook_uri !== null,
   };
 }

@@ -236,9 +236,13 @@ export async function render(root, ctx) {
     documentsEmpty.hidden = accepted.data.deposits.length > 0;
   };
 
-  /** @param {any} grant */
-  /** What the shop was told about changes under this grant, in plain words. */
-  const deliveryWords = (deliveries) => {
+  /**
+   * What the shop was told about changes under this grant, in plain words.
+   * @param {any} grant
+   */
+  const deliveryWords = (grant) => {
+    const deliveries = grant.deliveries;
+    if (!grant.notifies) return 'Not told of changes: this shop reads again when it needs to';
     if (!deliveries || deliveries.delivered + deliveries.pending + deliveries.dropped === 0) {
       return 'Told of changes: not yet (the shop is told when these details change)';
     }
@@ -251,6 +255,7 @@ export async function render(root, ctx) {
     return parts.join(' · ');
   };
 
+  /** @param {any} grant */
   const grantRow = (grant) => {
     const active = grant.status === 'active';
     return h(
@@ -273,7 +278,7 @@ export async function render(root, ctx) {
           h('span', { testid: 'grant-status' }, grantStatusWords(grant)),
           ` · ${grant.lastReadAt ? `Last read again ${moment(grant.lastReadAt)}` : 'Not read again yet'}`,
         ),
-        h('p', { class: 'meta', testid: 'grant-deliveries' }, deliveryWords(grant.deliveries)),
+        h('p', { class: 'meta', testid: 'grant-deliveries' }, deliveryWords(grant)),
       ),
       active
         ? h(
