@@ -38,13 +38,11 @@ describe('standing grants through the SDK', () => {
     expect(redemption.grant?.id).toMatch(/^grt_/);
     const grantId = redemption.grant!.id;
 
-    const current = await customer.request('GET', '/api/v1/records/address.home');
-    const corrected = await customer.request(
-      'PUT',
-      '/api/v1/records/address.home',
-      { lines: ['9 Fresh Avenue'], locality: 'Las Vegas', country: 'US' },
-      { 'if-match': current.headers.get('etag')! },
-    );
+    const corrected = await customer.writeRecord('address.home', {
+      lines: ['9 Fresh Avenue'],
+      locality: 'Las Vegas',
+      country: 'US',
+    });
     expect(corrected.status).toBe(200);
 
     const fresh = await dealer.client.grants.read(grantId);

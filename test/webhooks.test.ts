@@ -7,11 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVendorApp, type VendorApp } from './support/vendor-app.ts';
 
 async function correct(customer: VaultCustomer, content: Record<string, unknown>) {
-  const current = await customer.request('GET', '/api/v1/records/address.home');
-  const answer = await customer.request('PUT', '/api/v1/records/address.home', content, {
-    'if-match': current.headers.get('etag')!,
-  });
-  expect(answer.status).toBe(200);
+  expect((await customer.writeRecord('address.home', content)).status).toBe(200);
 }
 
 describe('fresh data pushed to the dealer', () => {
@@ -73,13 +69,7 @@ describe('fresh data pushed to the dealer', () => {
     expect(fresh.field('address.home')?.lines).toEqual(['8 Right Road']);
 
     // A change outside the grant's scope sends nothing.
-    const insurance = await customer.request('GET', '/api/v1/records/insurance.primary');
-    await customer.request(
-      'PUT',
-      '/api/v1/records/insurance.primary',
-      { insurer: 'Unrelated', memberId: 'X-2' },
-      { 'if-match': insurance.headers.get('etag')! },
-    );
+    await customer.writeRecord('insurance.primary', { insurer: 'Unrelated', memberId: 'X-2' });
 
     await customer.expect('DELETE', `/api/v1/grants/${grantId}`);
     await expect(dealer.client.grants.read(grantId)).rejects.toBeInstanceOf(GrantRefusedError);

@@ -130,6 +130,28 @@ export class VaultCustomer {
     return this.request('POST', '/api/v1/passkeys/verify', { response, passkeyName });
   }
 
+  /**
+   * Writes a record the way a careful client does: reads it first, then sends `If-Match` with its
+   * ETag (or `If-None-Match: *` when it does not exist yet). Throws unless the write succeeds.
+   *
+   * @example
+   * await ada.writeRecord('address.home', { lines: ['1 Main St'], locality: 'Leeds', country: 'GB' });
+   */
+  async writeRecord(path: string, content: unknown): Promise<VaultResponse> {
+    const current = await this.request('GET', `/api/v1/records/${path}`);
+    const etag = current.status === 200 ? current.headers.get('etag') : null;
+    const answer = await this.request(
+      'PUT',
+      `/api/v1/records/${path}`,
+      content,
+      etag ? { 'if-match': etag } : { 'if-none-match': '*' },
+    );
+    if (answer.status !== 200 && answer.status !== 201) {
+      throw new Error(`PUT ${path}: got ${answer.status}: ${JSON.stringify(answer.body)}`);
+    }
+    return answer;
+  }
+
   /** Sends a request and throws unless the status is the expected one. */
   async expect<T>(method: string, path: string, body?: unknown, status = 200): Promise<T> {
     const response = await this.request<T>(method, path, body);

@@ -17,18 +17,6 @@ export async function findCustomer(db: Db, id: string): Promise<CustomersTable |
   return db.selectFrom('customers').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/**
- * Takes a write lock on the customer's row for the rest of the transaction, so checks such as
- * "not the last passkey" cannot race on Postgres (SQLite writers are serialized anyway).
- */
-export async function lockCustomer(db: Db, id: string): Promise<void> {
-  await db
-    .updateTable('customers')
-    .set((eb) => ({ updated_at: eb.ref('updated_at') }))
-    .where('id', '=', id)
-    .execute();
-}
-
 export async function insertPasskey(db: Db, row: PasskeysTable): Promise<void> {
   await db.insertInto('passkeys').values(row).execute();
 }

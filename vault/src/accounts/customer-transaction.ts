@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { VaultContext } from '../context.ts';
-import { unwrapDataKey } from '../crypto/data-keys.ts';
+import { customerKeyFromRow } from '../crypto/data-keys.ts';
 import type { Database } from '../db/schema.ts';
 import { VaultError } from '../http/vault-error.ts';
 
@@ -33,10 +33,7 @@ export async function inCustomerTransaction<T>(
       .returning(['data_key', 'master_key_id'])
       .executeTakeFirst();
     if (!customer) throw new VaultError('unauthenticated');
-    const dataKey = unwrapDataKey(ctx.keyring, customerId, {
-      wrapped: customer.data_key,
-      masterKeyId: customer.master_key_id,
-    });
+    const dataKey = customerKeyFromRow(ctx.keyring, customerId, customer);
     return work({ trx, customerId, dataKey });
   });
 }

@@ -12,9 +12,9 @@ import {
   findCustomer,
   insertPasskey,
   listPasskeys,
-  lockCustomer,
 } from './accounts.repository.ts';
 import type { PasskeysTable } from './accounts.table.ts';
+import { inCustomerTransaction } from './customer-transaction.ts';
 import {
   issueChallenge,
   passkeyRefused,
@@ -97,8 +97,7 @@ export async function removePasskey(
   customerId: string,
   passkeyId: string,
 ): Promise<void> {
-  await ctx.db.transaction().execute(async (trx) => {
-    await lockCustomer(trx, customerId);
+  await inCustomerTransaction(ctx, customerId, async ({ trx }) => {
     const passkeys = await listPasskeys(trx, customerId);
     if (!passkeys.some((passkey) => passkey.id === passkeyId)) {
       throw new VaultError('not_found', { detail: 'You have no passkey with this id.' });

@@ -62,3 +62,21 @@ export function unwrapDataKey(
   }
   return open(master.key, stored.wrapped, wrapContext(customerId));
 }
+
+/**
+ * Unwraps a customer's data key from their stored row: the one place the row's columns are read
+ * as a wrapped key.
+ *
+ * @example
+ * const dataKey = customerKeyFromRow(ctx.keyring, customerId, customerRow);
+ */
+export function customerKeyFromRow(
+  keyring: MasterKeyring,
+  customerId: string,
+  row: { data_key: Uint8Array; master_key_id: string },
+): Uint8Array {
+  return unwrapDataKey(keyring, customerId, {
+    wrapped: row.data_key,
+    masterKeyId: row.master_key_id,
+  });
+}

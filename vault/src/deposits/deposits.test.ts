@@ -94,4 +94,17 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
     expectProblem(await deposit(await make()), 400, 'invalid_request');
     expect((await vault.ctx.db.selectFrom('deposits').select('id').execute()).length).toBe(before);
   });
+
+  it('refuses a deposit under a grant that does not exist, storing nothing', async () => {
+    const before = (await vault.ctx.db.selectFrom('deposits').select('id').execute()).length;
+    const signed = await new SignJWT({ ...claims(), grant: 'grt_AAAAAAAAAAAAAAAAAAAAAA' })
+      .setProtectedHeader({ alg: 'ES256', typ: DEPOSIT_JWT_TYPE, kid: vendor.publicJwk.kid })
+      .setIssuer(vendor.id)
+      .setAudience(vault.url)
+      .setIssuedAt()
+      .setJti(crypto.randomUUID())
+      .sign(vendor.privateKey);
+    expectProblem(await deposit(signed), 403, 'grant_refused');
+    expect((await vault.ctx.db.selectFrom('deposits').select('id').execute()).length).toBe(before);
+  });
 });

@@ -87,13 +87,11 @@ describe.each(TEST_ENGINES)('standing grants on %s', (engine) => {
     expect(JSON.stringify(first)).not.toContain('NOT-IN-SCOPE-1');
 
     // The customer corrects the address; the dealer's copy is no longer the master.
-    const current = await customer.request('GET', '/api/v1/records/address.home');
-    const corrected = await customer.request(
-      'PUT',
-      '/api/v1/records/address.home',
-      { lines: ['2 New Street'], locality: 'York', country: 'GB' },
-      { 'if-match': current.headers.get('etag')! },
-    );
+    const corrected = await customer.writeRecord('address.home', {
+      lines: ['2 New Street'],
+      locality: 'York',
+      country: 'GB',
+    });
     expect(corrected.status).toBe(200);
     const second = grantReadResponseSchema.parse((await readGrant(dealer, grantId)).body);
     expect(second.fields['address.home']?.value).toMatchObject({
@@ -186,5 +184,37 @@ describe.each(TEST_ENGINES)('standing grants on %s', (engine) => {
     expect(
       (await customer.expect<{ grants: unknown[] }>('GET', '/api/v1/grants?all=true')).grants,
     ).toEqual([]);
+  });
+
+  it('records a webhook URL only when it passes the vendor-id rules; otherwise the shop is not notified', async () => {
+    const hooks = [
+      ['http://hooks.example/in', false], // plain http off loopback: refused even in development mode
+      ['ftp://127.0.0.1/in', false],
+      ['http://127.0.0.1:9/in', true], // loopback http: development mode only
+    ] as const;
+    for (const [webhookUri, notifies] of hooks) {
+      const shop = await TestVendor.start('Hook Shop', { webhookUri });
+      try {
+        const customer = new VaultCustomer(vault.url);
+        await customer.signUp();
+        const issued = await customer.expect<IssuedWebkey>(
+          'POST',
+          '/api/v1/webkeys',
+          { scope: ['address.home'], purpose: 'Hooks', grantDays: 5 },
+          201,
+        );
+        expect((await shop.redeem(vault.url, { key: issued.key })).status).toBe(200);
+        const { grants } = await customer.expect<{ grants: GrantSummary[] }>(
+          'GET',
+          '/api/v1/grants',
+        );
+        expect(
+          grants.map((grant) => grant.notifies),
+          webhookUri,
+        ).toEqual([notifies]);
+      } finally {
+        await shop.stop();
+      }
+    }
   });
 });

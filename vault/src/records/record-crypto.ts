@@ -1,7 +1,7 @@
 import { findCustomer } from '../accounts/accounts.repository.ts';
 import type { VaultContext } from '../context.ts';
 import { open, seal } from '../crypto/aead.ts';
-import { unwrapDataKey } from '../crypto/data-keys.ts';
+import { customerKeyFromRow } from '../crypto/data-keys.ts';
 import type { Db } from '../db/schema.ts';
 import type { RandomBytes } from '../deps.ts';
 import { VaultError } from '../http/vault-error.ts';
@@ -23,10 +23,7 @@ export async function customerDataKey(
 ): Promise<Uint8Array> {
   const customer = await findCustomer(db, customerId);
   if (!customer) throw new VaultError('unauthenticated');
-  return unwrapDataKey(ctx.keyring, customerId, {
-    wrapped: customer.data_key,
-    masterKeyId: customer.master_key_id,
-  });
+  return customerKeyFromRow(ctx.keyring, customerId, customer);
 }
 
 /** Encrypts one version's content. */

@@ -127,15 +127,11 @@ describe('CLI: keys rotate-signing and audit verify', () => {
       const ada = new VaultCustomer(vault.url);
       await ada.signUp();
       for (const city of ['Oslo', 'Bergen', 'Tromsø']) {
-        const current = await ada.request('GET', '/api/v1/records/address.home');
-        const headers: Record<string, string> =
-          current.status === 200 ? { 'if-match': current.headers.get('etag')! } : {};
-        await ada.request(
-          'PUT',
-          '/api/v1/records/address.home',
-          { lines: ['1 Fjord Road'], locality: city, country: 'NO' },
-          headers,
-        );
+        await ada.writeRecord('address.home', {
+          lines: ['1 Fjord Road'],
+          locality: city,
+          country: 'NO',
+        });
       }
       const exported = await ada.expect<{
         entries: { seq: number; id: string; reason: string | null }[];

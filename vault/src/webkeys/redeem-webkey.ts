@@ -4,7 +4,7 @@ import { type CustomerScope, inCustomerTransaction } from '../accounts/customer-
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { open, seal } from '../crypto/aead.ts';
-import { unwrapDataKey } from '../crypto/data-keys.ts';
+import { customerKeyFromRow } from '../crypto/data-keys.ts';
 import { sha256Hex } from '../crypto/encoding.ts';
 import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
@@ -137,10 +137,7 @@ async function replay(
   const stored = await findRemembered(db, vendor.id, idempotencyKey, ctx.clock().getTime());
   if (!stored) return undefined;
   if (stored.request_hash !== hash) throw new VaultError('idempotency_key_reused');
-  const dataKey = unwrapDataKey(ctx.keyring, stored.customer_id, {
-    wrapped: stored.data_key,
-    masterKeyId: stored.master_key_id,
-  });
+  const dataKey = customerKeyFromRow(ctx.keyring, stored.customer_id, stored);
   const text = open(dataKey, stored.response, idempotencyContext(vendor.id, idempotencyKey));
   return JSON.parse(Buffer.from(text).toString('utf8'));
 }
