@@ -45,7 +45,8 @@ export function vaultMetadata(origin: string): VaultMetadata {
 export function discoveryRoutes(ctx: VaultContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const metadata = vaultMetadata(ctx.origin);
-  const openApi = buildOpenApi(ctx.origin);
+  // Built on first request, not at start-up: few clients ask for it.
+  let openApi: Record<string, unknown> | undefined;
   app.get(VAULT_METADATA_PATH, (c) => {
     c.header('cache-control', 'public, max-age=300');
     return c.json(metadata);
@@ -55,6 +56,9 @@ export function discoveryRoutes(ctx: VaultContext): Hono<AppEnv> {
     c.header('cache-control', 'public, max-age=300');
     return c.json(await ctx.signer.jwks());
   });
-  app.get(OPENAPI_PATH, (c) => c.json(openApi));
+  app.get(OPENAPI_PATH, (c) => {
+    openApi ??= buildOpenApi(ctx.origin);
+    return c.json(openApi);
+  });
   return app;
 }
