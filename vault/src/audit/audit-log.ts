@@ -4,7 +4,9 @@ import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import type { VaultContext } from '../context.ts';
 import { open, seal } from '../crypto/aead.ts';
 import { newId } from '../crypto/ids.ts';
+import { preparedQuery } from '../db/prepared.ts';
 import type { Db } from '../db/schema.ts';
+import type { AuditEntriesTable } from './audit.table.ts';
 
 /** Where a request came from, as recorded in the audit log. */
 export interface RequestMeta {
@@ -42,6 +44,29 @@ function sealContext(customerId: string, seq: number): string {
 
 const MAX_USER_AGENT = 300;
 
+const chainHead = preparedQuery<{ customerId: string }, Pick<AuditEntriesTable, 'seq' | 'hash'>>(
+  (db, p) =>
+    db
+      .selectFrom('audit_entries')
+      .select(['seq', 'hash'])
+      .where('customer_id', '=', p.customerId)
+      .orderBy('seq', 'desc')
+      .limit(1),
+);
+
+const insertEntry = preparedQuery<AuditEntriesTable, never>((db, p) =>
+  db.insertInto('audit_entries').values({
+    id: p.id,
+    customer_id: p.customer_id,
+    seq: p.seq,
+    at: p.at,
+    event: p.event,
+    vendor_id: p.vendor_id,
+    hash: p.hash,
+    body: p.body,
+  }),
+);
+
 /**
  * Appends one entry to the customer's hash-chained audit log, inside the caller's customer
  * transaction (so the entry commits or rolls back with what it records). The entry links to the
@@ -56,13 +81,7 @@ export async function appendAudit(
   facts: AuditFacts,
 ): Promise<AuditEntry> {
   const { trx, customerId, dataKey } = scope;
-  const last = await trx
-    .selectFrom('audit_entries')
-    .select(['seq', 'hash'])
-    .where('customer_id', '=', customerId)
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const last = (await chainHead.run(trx, { customerId })).rows[0];
   const at = facts.at ?? ctx.clock().getTime();
   const body: Omit<AuditEntry, 'hash'> = {
     id: newId('aud', ctx.random),
@@ -80,24 +99,21 @@ export async function appendAudit(
     prevHash: last?.hash ?? GENESIS_HASH,
   };
   const entry: AuditEntry = { ...body, hash: entryHash(body) };
-  await trx
-    .insertInto('audit_entries')
-    .values({
-      id: entry.id,
-      customer_id: customerId,
-      seq: entry.seq,
-      at,
-      event: entry.event,
-      vendor_id: entry.vendor?.id ?? null,
-      hash: entry.hash,
-      body: seal(
-        dataKey,
-        Buffer.from(JSON.stringify(entry), 'utf8'),
-        sealContext(customerId, entry.seq),
-        ctx.random,
-      ),
-    })
-    .execute();
+  await insertEntry.run(trx, {
+    id: entry.id,
+    customer_id: customerId,
+    seq: entry.seq,
+    at,
+    event: entry.event,
+    vendor_id: entry.vendor?.id ?? null,
+    hash: entry.hash,
+    body: seal(
+      dataKey,
+      Buffer.from(JSON.stringify(entry), 'utf8'),
+      sealContext(customerId, entry.seq),
+      ctx.random,
+    ),
+  });
   return entry;
 }
 

@@ -1,4 +1,6 @@
-import type { Db } from '../db/schema.ts';
+import type { Kysely } from 'kysely';
+import { type PreparedQuery, preparedQuery } from '../db/prepared.ts';
+import type { Database, Db } from '../db/schema.ts';
 import type { RecordsTable, RecordVersionsTable } from './records.table.ts';
 
 /** Storage of records and their versions. Versions are only ever inserted. */
@@ -50,16 +52,8 @@ export async function insertVersion(db: Db, row: RecordVersionsTable): Promise<v
   await db.insertInto('record_versions').values(row).execute();
 }
 
-/**
- * The live (not deleted) records of a customer with their current version, optionally only of
- * one category or only the given paths.
- */
-export async function listCurrentVersions(
-  db: Db,
-  customerId: string,
-  filter: { category?: string; paths?: string[] } = {},
-) {
-  let query = db
+function currentVersions(db: Kysely<Database>, customerId: string) {
+  return db
     .selectFrom('records')
     .innerJoin('record_versions', 'record_versions.id', 'records.current_version_id')
     .select([
@@ -73,9 +67,59 @@ export async function listCurrentVersions(
     ])
     .where('records.customer_id', '=', customerId)
     .where('records.deleted', '=', 0);
+}
+
+/** The live (not deleted) records of a customer with their current version, optionally of one category. */
+export async function listCurrentVersions(
+  db: Db,
+  customerId: string,
+  filter: { category?: string } = {},
+) {
+  let query = currentVersions(db as Kysely<Database>, customerId);
   if (filter.category !== undefined) query = query.where('records.category', '=', filter.category);
-  if (filter.paths !== undefined) query = query.where('records.path', 'in', filter.paths);
   return query.execute();
+}
+
+type CurrentVersionRow = Awaited<ReturnType<typeof listCurrentVersions>>[number];
+
+/** Prepared by the number of paths asked for (a scope names a handful): customerId, path0... */
+const currentVersionsByCount = new Map<
+  number,
+  PreparedQuery<Record<string, string>, CurrentVersionRow>
+>();
+
+function currentVersionsOfCount(count: number) {
+  let query = currentVersionsByCount.get(count);
+  if (!query) {
+    query = preparedQuery<Record<string, string>, CurrentVersionRow>((db, p) =>
+      currentVersions(db, p.customerId!).where(
+        'records.path',
+        'in',
+        Array.from({ length: count }, (_, i) => p[`path${i}`]!),
+      ),
+    );
+    currentVersionsByCount.set(count, query);
+  }
+  return query;
+}
+
+/**
+ * The current versions of just these live records of a customer (redemptions and grant reads).
+ *
+ * @example
+ * const rows = await currentVersionsAt(trx, customerId, ['address.home', 'profile']);
+ */
+export async function currentVersionsAt(
+  db: Db,
+  customerId: string,
+  paths: string[],
+): Promise<CurrentVersionRow[]> {
+  if (paths.length === 0) return [];
+  const params: Record<string, string> = { customerId };
+  paths.forEach((path, i) => {
+    params[`path${i}`] = path;
+  });
+  return (await currentVersionsOfCount(paths.length).run(db, params)).rows;
 }
 
 export async function listVersions(

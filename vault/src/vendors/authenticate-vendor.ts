@@ -13,6 +13,7 @@ import {
 } from 'jose';
 import type { VaultContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
+import { preparedQuery } from '../db/prepared.ts';
 import type { Db } from '../db/schema.ts';
 import { VaultError } from '../http/vault-error.ts';
 import type { VendorRegistry } from './vendor-registry.ts';
@@ -128,6 +129,13 @@ export async function authenticateVendor(
   };
 }
 
+const insertAssertion = preparedQuery<{ vendorId: string; jti: string; expiresAt: number }, never>(
+  (db, p) =>
+    db
+      .insertInto('assertion_jtis')
+      .values({ vendor_id: p.vendorId, jti: p.jti, expires_at: p.expiresAt }),
+);
+
 /**
  * Records a vendor's assertion id; refuses (invalid_client) one seen before. The record lives in
  * the database, so replay is refused across processes and vault instances.
@@ -137,14 +145,11 @@ export async function authenticateVendor(
  */
 export async function recordAssertion(db: Db, vendor: AuthenticatedVendor): Promise<void> {
   try {
-    await db
-      .insertInto('assertion_jtis')
-      .values({
-        vendor_id: vendor.id,
-        jti: vendor.assertion.jti,
-        expires_at: vendor.assertion.expiresAt,
-      })
-      .execute();
+    await insertAssertion.run(db, {
+      vendorId: vendor.id,
+      jti: vendor.assertion.jti,
+      expiresAt: vendor.assertion.expiresAt,
+    });
   } catch (error) {
     if (isUniqueViolation(error)) throw refused('assertion jti replayed');
     throw error;

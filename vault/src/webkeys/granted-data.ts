@@ -3,7 +3,7 @@ import { isAgeAtLeast, parseScopeItem, type RedemptionResponse } from '@webkey/p
 import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import { toBase64Url } from '../crypto/encoding.ts';
 import { openContent } from '../records/record-crypto.ts';
-import { listCurrentVersions } from '../records/records.repository.ts';
+import { currentVersionsAt } from '../records/records.repository.ts';
 
 /**
  * The customer's identifier as one vendor sees it: HMAC of the vendor id under a key derived
@@ -34,10 +34,7 @@ export async function readGrantedData(
   const paths = parsed.flatMap((item) => (item.kind === 'path' ? [item.path] : []));
   const needsProfile = parsed.some((item) => item.kind === 'age_over');
   const wanted = needsProfile ? [...new Set([...paths, 'profile'])] : paths;
-  const rows =
-    wanted.length === 0
-      ? []
-      : await listCurrentVersions(scope.trx, scope.customerId, { paths: wanted });
+  const rows = await currentVersionsAt(scope.trx, scope.customerId, wanted);
   const byPath = new Map(
     rows.map((row) => [
       row.path,

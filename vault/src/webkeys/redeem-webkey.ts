@@ -199,15 +199,19 @@ export async function redeemWebkey(
         if (previous) return previous;
       }
       const now = ctx.clock().getTime();
-      const current = await findWebkey(scope.trx, row.id);
-      const reason = current ? refusalReason(current, vendor.id, now) : 'revoked';
-      if (reason) throw new Refused(reason);
-      if (!(await consumeWebkeyUse(scope.trx, row.id, vendor, now))) throw new Refused('used_up');
+      const current = await consumeWebkeyUse(scope.trx, row.id, vendor, now);
+      if (!current) {
+        // No use taken: find out why, for the customer's log (the vendor learns nothing).
+        const refused = await findWebkey(scope.trx, row.id);
+        throw new Refused(
+          refused ? (refusalReason(refused, vendor.id, now) ?? 'used_up') : 'revoked',
+        );
+      }
       const granted = await readGrantedData(scope, scopeItems, ctx.clock());
-      const grant = current!.grant_days
+      const grant = current.grant_days
         ? await openGrant(
             scope.trx,
-            { ...current!, grant_days: current!.grant_days },
+            { ...current, grant_days: current.grant_days },
             webhookTarget(vendor, ctx.devMode),
             now,
             ctx.random,
@@ -230,7 +234,7 @@ export async function redeemWebkey(
         redeemedAt: new Date(now).toISOString(),
         purpose: row.purpose,
         scope: scopeItems,
-        usesLeft: current!.uses_left - 1,
+        usesLeft: current.uses_left,
         auditEntryId: audit.id,
         ...granted,
         key: token,
