@@ -6,6 +6,7 @@ import { open, seal } from '../crypto/aead.ts';
 import { newId } from '../crypto/ids.ts';
 import { preparedQuery } from '../db/prepared.ts';
 import type { Db } from '../db/schema.ts';
+import type { RandomBytes } from '../deps.ts';
 import type { AuditEntriesTable } from './audit.table.ts';
 
 /** Where a request came from, as recorded in the audit log. */
@@ -67,6 +68,66 @@ const insertEntry = preparedQuery<AuditEntriesTable, never>((db, p) =>
   }),
 );
 
+/** The head of a customer's chain: the last entry's seq and hash. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * Builds the entry that follows `previous` in a customer's chain (the first one when
+ * `previous` is undefined) and the row that stores it, its body sealed under the customer's
+ * data key. Pure: it reads and writes no database. appendAudit inserts the row inside the
+ * customer's transaction; the scale benchmark's seeder (vault/bench/seed-scale.ts) writes such
+ * rows in bulk.
+ *
+ * @example
+ * const first = buildAuditEntry('cus_1', dataKey, undefined, { event: 'signed_up', meta }, at, random);
+ * const second = buildAuditEntry('cus_1', dataKey, first.entry, facts, at, random);
+ */
+export function buildAuditEntry(
+  customerId: string,
+  dataKey: Uint8Array,
+  previous: ChainHead | undefined,
+  facts: AuditFacts,
+  /** When it happened (ms); facts.at is not read. */
+  at: number,
+  random: RandomBytes,
+): { entry: AuditEntry; row: AuditEntriesTable } {
+  const body: Omit<AuditEntry, 'hash'> = {
+    id: newId('aud', random),
+    seq: (previous?.seq ?? 0) + 1,
+    at: new Date(at).toISOString(),
+    event: facts.event,
+    vendor: facts.vendor ?? null,
+    keyId: facts.keyId ?? null,
+    paths: facts.paths ?? [],
+    purpose: facts.purpose ?? null,
+    ip: facts.meta.ip,
+    userAgent: facts.meta.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+    outcome: facts.outcome ?? 'success',
+    reason: facts.reason ?? null,
+    prevHash: previous?.hash ?? GENESIS_HASH,
+  };
+  const entry: AuditEntry = { ...body, hash: entryHash(body) };
+  const row: AuditEntriesTable = {
+    id: entry.id,
+    customer_id: customerId,
+    seq: entry.seq,
+    at,
+    event: entry.event,
+    vendor_id: entry.vendor?.id ?? null,
+    hash: entry.hash,
+    body: seal(
+      dataKey,
+      Buffer.from(JSON.stringify(entry), 'utf8'),
+      sealContext(customerId, entry.seq),
+      random,
+    ),
+  };
+  return { entry, row };
+}
+
 /**
  * Appends one entry to the customer's hash-chained audit log, inside the caller's customer
  * transaction (so the entry commits or rolls back with what it records). The entry links to the
@@ -83,37 +144,8 @@ export async function appendAudit(
   const { trx, customerId, dataKey } = scope;
   const last = (await chainHead.run(trx, { customerId })).rows[0];
   const at = facts.at ?? ctx.clock().getTime();
-  const body: Omit<AuditEntry, 'hash'> = {
-    id: newId('aud', ctx.random),
-    seq: (last?.seq ?? 0) + 1,
-    at: new Date(at).toISOString(),
-    event: facts.event,
-    vendor: facts.vendor ?? null,
-    keyId: facts.keyId ?? null,
-    paths: facts.paths ?? [],
-    purpose: facts.purpose ?? null,
-    ip: facts.meta.ip,
-    userAgent: facts.meta.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
-    outcome: facts.outcome ?? 'success',
-    reason: facts.reason ?? null,
-    prevHash: last?.hash ?? GENESIS_HASH,
-  };
-  const entry: AuditEntry = { ...body, hash: entryHash(body) };
-  await insertEntry.run(trx, {
-    id: entry.id,
-    customer_id: customerId,
-    seq: entry.seq,
-    at,
-    event: entry.event,
-    vendor_id: entry.vendor?.id ?? null,
-    hash: entry.hash,
-    body: seal(
-      dataKey,
-      Buffer.from(JSON.stringify(entry), 'utf8'),
-      sealContext(customerId, entry.seq),
-      ctx.random,
-    ),
-  });
+  const { entry, row } = buildAuditEntry(customerId, dataKey, last, facts, at, ctx.random);
+  await insertEntry.run(trx, row);
   return entry;
 }
 

@@ -5,12 +5,12 @@ import {
   type DepositResponse,
   depositClaimsSchema,
 } from '@webkey/protocol';
-import { jwtVerify } from 'jose';
 import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { seal } from '../crypto/aead.ts';
 import { newId } from '../crypto/ids.ts';
+import { verifyJwt } from '../crypto/jwt-verify.ts';
 import { findGrant } from '../grants/grants.repository.ts';
 import { toProblemIssues } from '../http/problem-issues.ts';
 import { VaultError } from '../http/vault-error.ts';
@@ -46,7 +46,7 @@ async function verifyDeposit(
   const metadata = await ctx.vendors.get(vendor.id);
   let payload: unknown;
   try {
-    ({ payload } = await jwtVerify(signed, keySetOf(metadata), {
+    ({ payload } = await verifyJwt(signed, keySetOf(metadata), {
       typ: DEPOSIT_JWT_TYPE,
       algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
       issuer: vendor.id,

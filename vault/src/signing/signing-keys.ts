@@ -6,15 +6,14 @@ import {
   type JSONWebKeySet,
   type JWK,
   type JWTPayload,
-  type JWTVerifyOptions,
   type JWTVerifyResult,
   errors as joseErrors,
-  jwtVerify,
   SignJWT,
 } from 'jose';
 import type { Kysely } from 'kysely';
 import { open, seal } from '../crypto/aead.ts';
 import { newId } from '../crypto/ids.ts';
+import { type JwtVerifyOptions, verifyJwt } from '../crypto/jwt-verify.ts';
 import type { MasterKeyring } from '../crypto/master-keyring.ts';
 import { MasterKeyError } from '../crypto/master-keyring.ts';
 import type { Database } from '../db/schema.ts';
@@ -179,10 +178,10 @@ export class VaultSigner {
   async verify(
     token: string,
     typ: string,
-    options: Omit<JWTVerifyOptions, 'typ' | 'algorithms' | 'issuer' | 'currentDate'> = {},
+    options: Pick<JwtVerifyOptions, 'requiredClaims' | 'audience' | 'clockTolerance'> = {},
   ): Promise<JWTVerifyResult> {
     const verifyWith = async (keys: LoadedKeys) =>
-      jwtVerify(token, keys.verifier, {
+      verifyJwt(token, keys.verifier, {
         ...options,
         typ,
         algorithms: [SIGNING_ALGORITHM],

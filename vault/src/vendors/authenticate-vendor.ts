@@ -4,14 +4,9 @@ import {
   MAX_ASSERTION_LIFETIME_SECONDS,
   type VendorMetadata,
 } from '@webkey/protocol';
-import {
-  createLocalJWKSet,
-  decodeJwt,
-  type JSONWebKeySet,
-  errors as joseErrors,
-  jwtVerify,
-} from 'jose';
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, errors as joseErrors } from 'jose';
 import type { VaultContext } from '../context.ts';
+import { verifyJwt } from '../crypto/jwt-verify.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { preparedQuery } from '../db/prepared.ts';
 import type { Db } from '../db/schema.ts';
@@ -81,7 +76,7 @@ export async function authenticateVendor(
     throw refused(`vendor metadata unusable: ${(error as Error).message}`, error);
   });
   const verify = (vendor: VendorMetadata) =>
-    jwtVerify(assertion, keySetOf(vendor), {
+    verifyJwt(assertion, keySetOf(vendor), {
       typ: CLIENT_ASSERTION_JWT_TYPE,
       algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
       issuer: vendorId,
