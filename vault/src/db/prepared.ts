@@ -28,20 +28,26 @@ export interface PreparedQuery<P, R> {
 export function preparedQuery<P extends object, R>(
   build: (db: Kysely<Database>, slots: Slots<P>) => Compilable<R>,
 ): PreparedQuery<P, R> {
-  // Compiled SQL depends only on the dialect, which the adapter object stands for.
+  // Compiled SQL depends only on the dialect (and plugins, refused below); the adapter object
+  // stands for the dialect of one open database and is shared by its transactions.
   const compiled = new WeakMap<object, CompiledQuery<R>>();
   const slots = new Proxy({} as Slots<P>, { get: (_target, name) => new Slot(String(name)) });
   return {
-    run(db, params) {
-      let query = compiled.get(db.getExecutor().adapter);
+    async run(db, params) {
+      const executor = db.getExecutor();
+      // A plugin (withSchema, camel case...) rewrites queries per handle; one cache cannot serve it.
+      if (executor.plugins.length > 0) throw new Error('prepared query: plugins are not supported');
+      let query = compiled.get(executor.adapter);
       if (!query) {
         query = build(db as Kysely<Database>, slots).compile();
-        compiled.set(db.getExecutor().adapter, query);
+        compiled.set(executor.adapter, query);
       }
+      const values = params as Record<string, unknown>;
       const parameters = query.parameters.map((value) => {
         if (!(value instanceof Slot)) return value;
-        if (!(value.name in params)) throw new Error(`prepared query: no value for ${value.name}`);
-        return (params as Record<string, unknown>)[value.name];
+        if (!Object.hasOwn(values, value.name) || values[value.name] === undefined)
+          throw new Error(`prepared query: no value for ${value.name}`);
+        return values[value.name];
       });
       return db.executeQuery<R>({ ...query, parameters });
     },
