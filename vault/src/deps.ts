@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 /** The current time; injected so tests control expiry. */
 export type Clock = () => Date;
@@ -46,5 +46,23 @@ export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /** The system clock. */
 export const systemClock: Clock = () => new Date();
-/** Node's CSPRNG. */
-export const systemRandom: RandomBytes = (length) => new Uint8Array(randomBytes(length));
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+/**
+ * Node's CSPRNG, drawn a page at a time: a request takes a dozen small nonces and ids, and each
+ * call into the CSPRNG costs more than the bytes. Bytes handed out are wiped from the pool, so
+ * memory never holds a nonce or id after it was given.
+ */
+export const systemRandom: RandomBytes = (length) => {
+  if (length > POOL_BYTES / 8) return new Uint8Array(randomBytes(length));
+  if (poolOffset + length > pool.length) {
+    pool = randomFillSync(Buffer.allocUnsafe(POOL_BYTES));
+    poolOffset = 0;
+  }
+  const bytes = new Uint8Array(pool.subarray(poolOffset, poolOffset + length));
+  pool.fill(0, poolOffset, poolOffset + length);
+  poolOffset += length;
+  return bytes;
+};

@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { systemRandom } from '../deps.ts';
 import { DecryptionError, open, seal } from './aead.ts';
 import { createDataKey, unwrapDataKey, wrapDataKey } from './data-keys.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './encoding.ts';
+import { hkdfSha256 } from './hkdf.ts';
 import {
   formatKeyring,
   generateMasterKey,
@@ -329,5 +331,75 @@ describe('data keys', () => {
     const rewrapped = wrapDataKey(rotated, 'cus_a', old, systemRandom);
     expect(rewrapped.masterKeyId).toBe(next.id);
     expect(unwrapDataKey(keyringFrom([next]), 'cus_a', rewrapped)).toEqual(created.key);
+  });
+});
+
+describe('HKDF-SHA256', () => {
+  // RFC 5869 appendix A.1 and A.3 (A.3: empty salt and info).
+  const vectors = [
+    {
+      source: 'RFC 5869 A.1',
+      ikm: '0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b',
+      salt: '000102030405060708090a0b0c',
+      info: 'f0f1f2f3f4f5f6f7f8f9',
+      length: 42,
+      okm: '3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865',
+    },
+    {
+      source: 'RFC 5869 A.3',
+      ikm: '0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b',
+      salt: '',
+      info: '',
+      length: 42,
+      okm: '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8',
+    },
+  ];
+
+  it.each(vectors)('matches $source', ({ ikm, salt, info, length, okm }) => {
+    const out = hkdfSha256(
+      Buffer.from(ikm, 'hex'),
+      Buffer.from(salt, 'hex'),
+      Buffer.from(info, 'hex'),
+      length,
+    );
+    expect(out.toString('hex')).toBe(okm);
+  });
+
+  it('gives the bytes of node:crypto hkdfSync for the pairwise-subject derivation', () => {
+    for (let i = 0; i < 50; i++) {
+      const ikm = systemRandom(32);
+      const info = `webkey pairwise subject v1${'x'.repeat(i)}`;
+      const expected = Buffer.from(hkdfSync('sha256', ikm, new Uint8Array(0), info, 32 + i));
+      expect(hkdfSha256(ikm, new Uint8Array(0), info, 32 + i).equals(expected)).toBe(true);
+    }
+  });
+
+  it('refuses lengths HKDF cannot give', () => {
+    expect(() => hkdfSha256(systemRandom(32), new Uint8Array(0), '', 0)).toThrow(RangeError);
+    expect(() => hkdfSha256(systemRandom(32), new Uint8Array(0), '', 255 * 32 + 1)).toThrow(
+      RangeError,
+    );
+  });
+});
+
+describe('the system random source', () => {
+  it('gives independent bytes of the asked length, small and large', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const bytes = systemRandom(16);
+      expect(bytes).toHaveLength(16);
+      seen.add(Buffer.from(bytes).toString('hex'));
+    }
+    expect(seen.size).toBe(2000);
+    expect(systemRandom(4096)).toHaveLength(4096);
+    // Across a pool refill, and not all zero (wiped pool bytes must never be handed out).
+    const many = Array.from({ length: 600 }, () => Buffer.from(systemRandom(12)));
+    expect(many.filter((b) => b.equals(Buffer.alloc(12)))).toEqual([]);
+  });
+
+  it('hands out copies: changing one does not change the next', () => {
+    const first = systemRandom(8);
+    first.fill(0);
+    expect(Buffer.from(systemRandom(8)).equals(Buffer.alloc(8))).toBe(false);
   });
 });

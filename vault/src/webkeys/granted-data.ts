@@ -1,7 +1,8 @@
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { isAgeAtLeast, parseScopeItem, type RedemptionResponse } from '@webkey/protocol';
 import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import { toBase64Url } from '../crypto/encoding.ts';
+import { hkdfSha256 } from '../crypto/hkdf.ts';
 import { openContent } from '../records/record-crypto.ts';
 import { currentVersionsAt } from '../records/records.repository.ts';
 
@@ -14,9 +15,7 @@ import { currentVersionsAt } from '../records/records.repository.ts';
  * pairwiseSubject(dataKey, 'https://acme.example/webkey.json')
  */
 export function pairwiseSubject(dataKey: Uint8Array, vendorId: string): string {
-  const key = Buffer.from(
-    hkdfSync('sha256', dataKey, new Uint8Array(0), 'webkey pairwise subject v1', 32),
-  );
+  const key = hkdfSha256(dataKey, new Uint8Array(0), 'webkey pairwise subject v1', 32);
   return toBase64Url(createHmac('sha256', key).update(vendorId, 'utf8').digest());
 }
 
