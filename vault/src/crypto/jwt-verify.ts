@@ -49,40 +49,67 @@ export async function verifyJwt(
   const parts = jwt.split('.');
   if (parts.length !== 3) throw new errors.JWSInvalid('Invalid Compact JWS');
   const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
-  const header = parseJsonObject(encodedHeader, errors.JWSInvalid, 'JWS Protected Header');
+  // The signing input must be the token's text byte for byte: ASCII only (RFC 7515 section 7.1).
+  if (Buffer.byteLength(encodedPayload, 'utf8') !== encodedPayload.length)
+    throw new errors.JWSInvalid('JWS Compact Serialization payload must use only ASCII characters');
+  const header = parseJsonObject(
+    decodeBase64url(encodedHeader, 'protected header'),
+    errors.JWSInvalid,
+    'JWS Protected Header',
+  );
   // No extensions are understood here, and an unencoded payload (RFC 7797) is no JWT.
   if (header.crit !== undefined)
     throw new errors.JOSENotSupported('"crit" header parameter is not supported');
   if (header.b64 !== undefined && header.b64 !== true)
     throw new errors.JWTInvalid('JWTs MUST NOT use unencoded payload');
   const alg = header.alg;
-  if (typeof alg !== 'string' || !options.algorithms.includes(alg as JwsAlgorithm))
+  if (typeof alg !== 'string')
+    throw new errors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
+  if (!options.algorithms.includes(alg as JwsAlgorithm))
     throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
   const protectedHeader = header as unknown as JWTHeaderParameters;
   const key = await getKey(protectedHeader, {
     payload: encodedPayload,
     signature: encodedSignature,
   });
-  const signature = decodeBase64url(encodedSignature, errors.JWSInvalid, 'signature');
+  const signature = decodeBase64url(encodedSignature, 'signature');
   const signed = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii');
-  if (!(await signatureMatches(alg as JwsAlgorithm, toKeyObject(key), signed, signature)))
+  if (
+    !(await signatureMatches(
+      alg as JwsAlgorithm,
+      toKeyObject(key, alg as JwsAlgorithm),
+      signed,
+      signature,
+    ))
+  )
     throw new errors.JWSSignatureVerificationFailed();
-  const payload = parseJsonObject(encodedPayload, errors.JWTInvalid, 'JWT Claims Set');
+  const payload = parseJsonObject(
+    decodeBase64url(encodedPayload, 'payload'),
+    errors.JWTInvalid,
+    'JWT Claims Set',
+  );
   validateClaims(protectedHeader, payload as JWTPayload, options);
   return { payload: payload as JWTPayload, protectedHeader };
 }
 
 type ErrorClass = new (message: string) => Error;
 
-function decodeBase64url(text: string, error: ErrorClass, what: string): Buffer {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new error(`Failed to base64url decode the ${what}`);
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+// fatal: invalid UTF-8 is refused, not replaced; ignoreBOM: a BOM is kept, so JSON refuses it.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Base64url without padding (RFC 7515 section 2); a length of 4n+1 encodes no bytes. */
+function decodeBase64url(text: string, what: string): Buffer {
+  if (!BASE64URL.test(text) || text.length % 4 === 1)
+    throw new errors.JWSInvalid(`Failed to base64url decode the ${what}`);
   return Buffer.from(text, 'base64url');
 }
 
-function parseJsonObject(text: string, error: ErrorClass, what: string): Record<string, unknown> {
+/** UTF-8 that must be valid (RFC 7519 section 7.2), holding one JSON object. */
+function parseJsonObject(bytes: Buffer, error: ErrorClass, what: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(decodeBase64url(text, error, what).toString('utf8'));
+    value = JSON.parse(strictUtf8.decode(bytes));
   } catch {
     throw new error(`${what} must be a top-level JSON object`);
   }
@@ -93,10 +120,16 @@ function parseJsonObject(text: string, error: ErrorClass, what: string): Record<
 
 const keyObjects = new WeakMap<object, KeyObject>();
 
-function toKeyObject(key: unknown): KeyObject {
+/** The WebCrypto algorithm a CryptoKey must have been imported for, by JWS `alg`. */
+const CRYPTO_KEY_ALGORITHM: Record<JwsAlgorithm, string> = { ES256: 'ECDSA', EdDSA: 'Ed25519' };
+
+function toKeyObject(key: unknown, alg: JwsAlgorithm): KeyObject {
   if (key instanceof KeyObject) return key;
   if (!(key instanceof CryptoKey))
     throw new TypeError('verifyJwt needs a CryptoKey or KeyObject public key');
+  // A CryptoKey is bound to an algorithm and usages; KeyObject.from would drop both.
+  if (key.algorithm.name !== CRYPTO_KEY_ALGORITHM[alg] || !key.usages.includes('verify'))
+    throw new TypeError(`CryptoKey is not a ${CRYPTO_KEY_ALGORITHM[alg]} verification key`);
   let keyObject = keyObjects.get(key);
   if (!keyObject) {
     keyObject = KeyObject.from(key);
@@ -168,10 +201,13 @@ function validateClaims(
 ): void {
   if (typeof header.typ !== 'string' || mediaType(header.typ) !== mediaType(options.typ))
     claimFailed(payload, 'typ', 'unexpected "typ" JWT header value');
-  const required = new Set(options.requiredClaims ?? []);
-  if (options.issuer !== undefined) required.add('iss');
-  if (options.subject !== undefined) required.add('sub');
-  if (options.audience !== undefined) required.add('aud');
+  // In jose's order: iss, sub, aud, then the required claims from last to first.
+  const required = new Set([
+    ...(options.issuer !== undefined ? ['iss'] : []),
+    ...(options.subject !== undefined ? ['sub'] : []),
+    ...(options.audience !== undefined ? ['aud'] : []),
+    ...[...(options.requiredClaims ?? [])].reverse(),
+  ]);
   for (const claim of required) {
     if (!Object.hasOwn(payload, claim))
       throw new errors.JWTClaimValidationFailed(
