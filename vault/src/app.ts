@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
 import { sql } from 'kysely';
 import { accountsRoutes } from './accounts/accounts.routes.ts';
@@ -11,10 +10,9 @@ import { customerDepositsRoutes, vendorDepositsRoutes } from './deposits/deposit
 import { discoveryRoutes } from './discovery/discovery.routes.ts';
 import { customerGrantsRoutes, vendorGrantsRoutes } from './grants/grants.routes.ts';
 import type { AppEnv } from './http/app-env.ts';
-import { MAX_JSON_BODY_BYTES } from './http/json-body.ts';
+import { refuseOversizeBodies } from './http/json-body.ts';
 import { originGuard } from './http/origin-guard.ts';
 import { problemBody, problemResponse, renderError } from './http/problem.ts';
-import { VaultError } from './http/vault-error.ts';
 import { recordsRoutes } from './records/records.routes.ts';
 import { relationshipsRoutes } from './relationships/relationships.routes.ts';
 import { uiRoutes } from './ui/ui.routes.ts';
@@ -57,14 +55,8 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
     c.res.headers.set('x-content-type-options', 'nosniff');
     c.res.headers.set('referrer-policy', 'no-referrer');
   });
-  const limit = bodyLimit({
-    maxSize: MAX_JSON_BODY_BYTES,
-    onError: () => {
-      throw new VaultError('payload_too_large');
-    },
-  });
-  app.use('/api/*', limit);
-  app.use('/vendor/*', limit);
+  app.use('/api/*', refuseOversizeBodies);
+  app.use('/vendor/*', refuseOversizeBodies);
   // The customer API is cookie-authenticated, hence the CSRF guard; the vendor API is not.
   app.use('/api/*', originGuard(ctx.origin));
   // No write is acknowledged before it is durable (group commit; see db/group-commit.ts).
