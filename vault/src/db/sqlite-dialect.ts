@@ -1,15 +1,11 @@
 import {
-  CompiledQuery,
-  type DatabaseConnection,
   type DialectAdapter,
   type Driver,
   SqliteAdapter,
-  type SqliteDatabase,
   SqliteDialect,
-  type SqliteDialectConfig,
-  SqliteDriver,
   type SqliteStatement,
 } from 'kysely';
+import { type GroupableSqliteDatabase, GroupedSqliteDriver } from './grouped-sqlite-driver.ts';
 
 /**
  * Kysely's SQLite dialect with write transactions opened by `BEGIN IMMEDIATE`. Kysely opens them
@@ -18,21 +14,22 @@ import {
  * waiting. IMMEDIATE takes the lock up front, so the busy timeout applies and writers queue.
  * Migrations run in such a transaction too (SQLite DDL is transactional; Kysely assumes not),
  * which serializes them across processes where Kysely's SQLite migration lock is a no-op.
+ * Transactions that queue for the connection commit in groups (see GroupedSqliteDriver).
  *
  * @example
  * new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: new SQLite(file) }) });
  */
 export class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
+  readonly #database: GroupableSqliteDatabase;
 
-  constructor(config: SqliteDialectConfig & { database: SqliteDatabase }) {
-    const cached = { ...config, database: withStatementCache(config.database) };
-    super(cached);
-    this.#config = cached;
+  constructor(config: { database: GroupableSqliteDatabase }) {
+    const cached = withStatementCache(config.database);
+    super({ database: cached });
+    this.#database = cached;
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
+    return new GroupedSqliteDriver(this.#database);
   }
 
   override createAdapter(): DialectAdapter {
@@ -48,9 +45,12 @@ const STATEMENT_CACHE_SIZE = 500;
  * keeps prepared statements by SQL text (least recently used out first). Safe because the
  * connection runs one query at a time and Kysely never keeps an iterator open across queries.
  */
-function withStatementCache(database: SqliteDatabase): SqliteDatabase {
+function withStatementCache(database: GroupableSqliteDatabase): GroupableSqliteDatabase {
   const statements = new Map<string, SqliteStatement>();
   return {
+    get inTransaction() {
+      return database.inTransaction;
+    },
     close: () => {
       statements.clear();
       database.close();
@@ -73,11 +73,5 @@ function withStatementCache(database: SqliteDatabase): SqliteDatabase {
 class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   override get supportsTransactionalDdl(): boolean {
     return true;
-  }
-}
-
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 }
