@@ -48,7 +48,14 @@ export function openDatabase(config: DatabaseConfig): VaultDatabase {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    // Reads outside transactions use a connection of their own: WAL readers see committed
+    // data only and never queue behind the writer (see GroupedSqliteDriver).
+    const reader = new SQLite(config.file);
+    reader.pragma('query_only = ON');
+    reader.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({
+      dialect: new ImmediateSqliteDialect({ database: sqlite, reader }),
+    });
     return {
       db,
       engine: 'sqlite',

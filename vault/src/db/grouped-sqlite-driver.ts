@@ -8,7 +8,8 @@ import type {
 
 /** The slice of better-sqlite3 the driver uses (it also needs to know if SQLite rolled back). */
 export interface GroupableSqliteDatabase {
-  prepare(sql: string): SqliteStatement;
+  /** better-sqlite3's statements say whether they only read (`readonly`). */
+  prepare(sql: string): SqliteStatement & { readonly readonly?: boolean };
   close(): void;
   readonly inTransaction: boolean;
 }
@@ -42,10 +43,11 @@ function newGroup(now: number): Group {
   return { transactions: 0, openedAt: now, done, settle };
 }
 
-/** One holder of the connection, from acquireConnection to releaseConnection. */
+/** One user of the driver, from acquireConnection to releaseConnection. */
 class Lease implements DatabaseConnection {
+  /** Holds the writer connection (taken by a transaction or a write, on first need). */
+  holdsWriter = false;
   inTransaction = false;
-  released = false;
 
   constructor(private readonly driver: GroupedSqliteDriver) {}
 
@@ -70,34 +72,50 @@ class Lease implements DatabaseConnection {
  *
  * Every transaction still sees exactly the committed work of those before it, and its caller
  * hears of its success only once its group has committed: a failed group commit fails every
- * transaction in it. A statement outside a transaction never runs inside an open group: the
- * group commits first, so plain reads never see uncommitted work. The connection goes to
- * waiters first come, first served.
+ * transaction in it. Statements outside transactions never see an open group's work: reads run
+ * on a separate reader connection when one is given (WAL readers see committed data only, and
+ * need not queue behind writers), and a write outside a transaction first commits the open
+ * group. Writers get the connection first come, first served.
  *
  * @example
- * new Kysely<Database>({ dialect: { ...sqliteParts, createDriver: () => new GroupedSqliteDriver(db) } });
+ * new GroupedSqliteDriver(writer, { reader: new SQLite(file) });
  */
 export class GroupedSqliteDriver implements Driver {
   readonly #waiters: Array<() => void> = [];
   #held = false;
   #group: Group | undefined;
+  /** The lease whose transaction is running (its savepoint not yet released). */
+  #running: Lease | undefined;
+
+  private readonly reader: GroupableSqliteDatabase | undefined;
+  private readonly limits: GroupLimits;
+  private readonly now: () => number;
 
   constructor(
     private readonly db: GroupableSqliteDatabase,
-    private readonly limits: GroupLimits = DEFAULT_GROUP_LIMITS,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+    options: {
+      /** A second connection to the same file, used only for reads outside transactions. */
+      reader?: GroupableSqliteDatabase;
+      limits?: GroupLimits;
+      /** Milliseconds, for the groups' age. */
+      now?: () => number;
+    } = {},
+  ) {
+    this.reader = options.reader;
+    this.limits = options.limits ?? DEFAULT_GROUP_LIMITS;
+    this.now = options.now ?? (() => performance.now());
+  }
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    if (this.#held) await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    this.#held = true;
+    // The writer is taken when the lease first needs it: reads may never need it.
     return new Lease(this);
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
+    await this.#takeWriter(lease);
     if (!this.#group) {
       // IMMEDIATE takes the write lock now, so other processes' busy timeout applies.
       this.#run('begin immediate');
@@ -105,19 +123,21 @@ export class GroupedSqliteDriver implements Driver {
     }
     this.#run(`savepoint ${UNIT}`);
     lease.inTransaction = true;
+    this.#running = lease;
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
     this.#run(`release ${UNIT}`);
     lease.inTransaction = false;
+    this.#running = undefined;
     const group = this.#group!;
     group.transactions += 1;
     if (this.#shouldCommit(group)) {
       this.#commitGroup();
     } else {
       // Let the next transaction in; this one's caller waits for the group's commit.
-      this.#release(lease);
+      this.#releaseWriter(lease);
     }
     await group.done;
   }
@@ -127,6 +147,7 @@ export class GroupedSqliteDriver implements Driver {
     // Nothing to undo once the savepoint was released (the group commit failed instead).
     if (!lease.inTransaction) return;
     lease.inTransaction = false;
+    this.#running = undefined;
     if (!this.db.inTransaction) {
       this.#abandonGroup(new Error('SQLite rolled the transaction back'));
       return;
@@ -137,28 +158,55 @@ export class GroupedSqliteDriver implements Driver {
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
-    if (lease.released) return;
+    if (!lease.holdsWriter) return;
     const group = this.#group;
     if (group && this.#shouldCommit(group)) this.#commitGroup();
-    this.#release(lease);
+    this.#releaseWriter(lease);
   }
 
   async destroy(): Promise<void> {
+    if (this.#running && this.db.inTransaction) {
+      // A transaction still running when the database closes is undone, not half committed.
+      this.#running.inTransaction = false;
+      this.#running = undefined;
+      this.#run(`rollback to ${UNIT}`);
+      this.#run(`release ${UNIT}`);
+    }
     if (this.#group) this.#commitGroup();
+    this.reader?.close();
     this.db.close();
   }
 
   /** Runs one statement for a lease; see Lease.executeQuery. */
-  execute<R>(lease: Lease, query: CompiledQuery): Promise<QueryResult<R>> {
-    // A statement outside a transaction must neither see nor join uncommitted work.
-    if (!lease.inTransaction && this.#group) this.#commitGroup();
+  async execute<R>(lease: Lease, query: CompiledQuery): Promise<QueryResult<R>> {
+    if (!lease.inTransaction) {
+      const read = this.reader?.prepare(query.sql);
+      if (read?.readonly) return statementResult<R>(read, query);
+      await this.#takeWriter(lease);
+      // A write outside a transaction must neither see nor join uncommitted work.
+      if (this.#group) this.#commitGroup();
+    }
     try {
-      return Promise.resolve(this.#statement<R>(query));
+      return statementResult<R>(this.db.prepare(query.sql), query);
     } catch (error) {
       // Some errors (I/O, disk full) make SQLite roll back the whole transaction: the group is lost.
       if (this.#group && !this.db.inTransaction) this.#abandonGroup(error);
-      return Promise.reject(error);
+      throw error;
     }
+  }
+
+  async #takeWriter(lease: Lease): Promise<void> {
+    if (lease.holdsWriter) return;
+    if (this.#held) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#held = true;
+    lease.holdsWriter = true;
+  }
+
+  #releaseWriter(lease: Lease): void {
+    lease.holdsWriter = false;
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#held = false;
   }
 
   #shouldCommit(group: Group): boolean {
@@ -192,28 +240,20 @@ export class GroupedSqliteDriver implements Driver {
     group?.settle(error);
   }
 
-  #release(lease: Lease): void {
-    lease.released = true;
-    const next = this.#waiters.shift();
-    if (next) next();
-    else this.#held = false;
-  }
-
   #run(sql: string): void {
     this.db.prepare(sql).run([]);
   }
+}
 
-  #statement<R>(query: CompiledQuery): QueryResult<R> {
-    const statement = this.db.prepare(query.sql);
-    if (statement.reader) return { rows: statement.all(query.parameters) as R[] };
-    const { changes, lastInsertRowid } = statement.run(query.parameters);
-    return {
-      numAffectedRows: changes !== undefined && changes !== null ? BigInt(changes) : undefined,
-      insertId:
-        lastInsertRowid !== undefined && lastInsertRowid !== null
-          ? BigInt(lastInsertRowid)
-          : undefined,
-      rows: [],
-    };
-  }
+function statementResult<R>(statement: SqliteStatement, query: CompiledQuery): QueryResult<R> {
+  if (statement.reader) return { rows: statement.all(query.parameters) as R[] };
+  const { changes, lastInsertRowid } = statement.run(query.parameters);
+  return {
+    numAffectedRows: changes !== undefined && changes !== null ? BigInt(changes) : undefined,
+    insertId:
+      lastInsertRowid !== undefined && lastInsertRowid !== null
+        ? BigInt(lastInsertRowid)
+        : undefined,
+    rows: [],
+  };
 }

@@ -17,19 +17,21 @@ import { type GroupableSqliteDatabase, GroupedSqliteDriver } from './grouped-sql
  * Transactions that queue for the connection commit in groups (see GroupedSqliteDriver).
  *
  * @example
- * new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: new SQLite(file) }) });
+ * new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: writer, reader }) });
  */
 export class ImmediateSqliteDialect extends SqliteDialect {
   readonly #database: GroupableSqliteDatabase;
+  readonly #reader: GroupableSqliteDatabase | undefined;
 
-  constructor(config: { database: GroupableSqliteDatabase }) {
+  constructor(config: { database: GroupableSqliteDatabase; reader?: GroupableSqliteDatabase }) {
     const cached = withStatementCache(config.database);
     super({ database: cached });
     this.#database = cached;
+    this.#reader = config.reader && withStatementCache(config.reader);
   }
 
   override createDriver(): Driver {
-    return new GroupedSqliteDriver(this.#database);
+    return new GroupedSqliteDriver(this.#database, this.#reader ? { reader: this.#reader } : {});
   }
 
   override createAdapter(): DialectAdapter {
