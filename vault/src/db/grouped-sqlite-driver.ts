@@ -86,6 +86,7 @@ export class GroupedSqliteDriver implements Driver {
   #group: Group | undefined;
   /** The lease whose transaction is running (its savepoint not yet released). */
   #running: Lease | undefined;
+  #commitScheduled = false;
 
   private readonly reader: GroupableSqliteDatabase | undefined;
   private readonly limits: GroupLimits;
@@ -133,7 +134,7 @@ export class GroupedSqliteDriver implements Driver {
     this.#running = undefined;
     const group = this.#group!;
     group.transactions += 1;
-    if (this.#shouldCommit(group)) {
+    if (this.#isFull(group)) {
       this.#commitGroup();
     } else {
       // Let the next transaction in; this one's caller waits for the group's commit.
@@ -160,7 +161,7 @@ export class GroupedSqliteDriver implements Driver {
     const lease = connection as Lease;
     if (!lease.holdsWriter) return;
     const group = this.#group;
-    if (group && this.#shouldCommit(group)) this.#commitGroup();
+    if (group && this.#isFull(group)) this.#commitGroup();
     this.#releaseWriter(lease);
   }
 
@@ -205,13 +206,25 @@ export class GroupedSqliteDriver implements Driver {
   #releaseWriter(lease: Lease): void {
     lease.holdsWriter = false;
     const next = this.#waiters.shift();
-    if (next) next();
-    else this.#held = false;
+    if (next) {
+      next();
+      return;
+    }
+    this.#held = false;
+    // Nobody waits: the group commits at the end of this turn of the event loop, joined by the
+    // transactions that this turn's I/O callbacks start meanwhile.
+    if (this.#group && !this.#commitScheduled) {
+      this.#commitScheduled = true;
+      setImmediate(() => {
+        this.#commitScheduled = false;
+        // A holder of the writer commits or schedules the group itself when it lets go.
+        if (this.#group && !this.#held) this.#commitGroup();
+      });
+    }
   }
 
-  #shouldCommit(group: Group): boolean {
+  #isFull(group: Group): boolean {
     return (
-      this.#waiters.length === 0 ||
       group.transactions >= this.limits.maxTransactions ||
       this.now() - group.openedAt >= this.limits.maxOpenMs
     );
