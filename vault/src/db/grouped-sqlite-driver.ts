@@ -63,12 +63,13 @@ class Lease implements DatabaseConnection {
 
 /**
  * Kysely's SQLite driver, with write transactions committed in groups. SQLite runs one writer at
- * a time, so transactions already run one after another on the single connection; when others
- * are waiting for the connection, a finished transaction does not commit on its own but is
- * released as a savepoint inside one IMMEDIATE transaction that the next ones join, and the
- * group commits when nobody is waiting (or it reaches its limits). Each COMMIT writes every
- * page it changed to the WAL, so a group writes a hot page (an index leaf, a customer's audit
- * chain) once instead of once per transaction.
+ * a time, so transactions already run one after another on the single connection; a finished
+ * transaction does not commit on its own but is released as a savepoint inside one IMMEDIATE
+ * transaction that the next ones join: those waiting for the connection, and those that the
+ * current turn of the event loop starts. The group commits at the end of that turn
+ * (setImmediate) once nobody holds or waits for the connection, or when it reaches its limits.
+ * Each COMMIT writes every page it changed to the WAL, so a group writes a hot page (an index
+ * leaf, a customer's audit chain) once instead of once per transaction.
  *
  * Every transaction still sees exactly the committed work of those before it, and its caller
  * hears of its success only once its group has committed: a failed group commit fails every
