@@ -3,7 +3,7 @@
  * vault, then on a vault seeded with many customers and audit entries (seed-scale.ts, default
  * 1,000,000 and 10,000,000); the 20 benchmark customers sign up over HTTP on top of the seed, as
  * in the empty run. Ends with one JSON line; the target is a ratio (seeded / empty) of 0.9 or
- * more. Throughput here is requests completed over the run's duration (see overallRps).
+ * more. Throughput here is requests completed over the time to the last response (overallRps).
  *
  *   pnpm bench:scale [--customers N] [--entries M] [--keep DIR] [--rounds R] [--warm]
  *                    [--requests N] [--connections N] [--workers N] [--seed-workers W]
