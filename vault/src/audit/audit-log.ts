@@ -3,7 +3,7 @@ import { type AuditEntry, type AuditEvent, canonicalJson, GENESIS_HASH } from '@
 import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import type { VaultContext } from '../context.ts';
 import { open, seal } from '../crypto/aead.ts';
-import { newId } from '../crypto/ids.ts';
+import { newTimeOrderedId } from '../crypto/ids.ts';
 import { preparedQuery } from '../db/prepared.ts';
 import type { Db } from '../db/schema.ts';
 import type { RandomBytes } from '../deps.ts';
@@ -95,7 +95,7 @@ export function buildAuditEntry(
   random: RandomBytes,
 ): { entry: AuditEntry; row: AuditEntriesTable } {
   const body: Omit<AuditEntry, 'hash'> = {
-    id: newId('aud', random),
+    id: newTimeOrderedId('aud', at, random),
     seq: (previous?.seq ?? 0) + 1,
     at: new Date(at).toISOString(),
     event: facts.event,

@@ -203,10 +203,16 @@ describe.each(TEST_ENGINES)('audit log on %s', (engine) => {
         expect(entry.at).toBe(new Date(start + (10 - index) * 1000).toISOString());
         expect(entry.prevHash).toBe(entries[index + 1]?.hash ?? '0'.repeat(64));
         expect(entry.hash).toBe(await auditEntryHash(entry));
-        expect(entry.id).toMatch(/^aud_[A-Za-z0-9_-]{22}$/);
+        expect(entry.id).toMatch(/^aud_[0-9a-f]{12}[A-Za-z0-9_-]{14}$/);
         expect(entry.userAgent).toBe('node');
       }
       expect(new Set(entries.map((e) => e.id)).size).toBe(entries.length);
+      // Ids begin with the entry's time, so the table's key index fills in time order.
+      const ids = entries.map((e) => e.id);
+      expect(ids).toEqual([...ids].sort().reverse());
+      expect(ids.map((id) => Number.parseInt(id.slice(4, 16), 16))).toEqual(
+        entries.map((e) => Date.parse(e.at)),
+      );
     });
 
     it('records who, what and why for each event', () => {

@@ -8,6 +8,7 @@ import { DecryptionError, open, seal } from './aead.ts';
 import { createDataKey, unwrapDataKey, wrapDataKey } from './data-keys.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './encoding.ts';
 import { hkdfSha256 } from './hkdf.ts';
+import { newTimeOrderedId } from './ids.ts';
 import {
   formatKeyring,
   generateMasterKey,
@@ -401,5 +402,19 @@ describe('the system random source', () => {
     const first = systemRandom(8);
     first.fill(0);
     expect(Buffer.from(systemRandom(8)).equals(Buffer.alloc(8))).toBe(false);
+  });
+});
+
+describe('time-ordered ids', () => {
+  it('sort as their times do, whatever their random part', () => {
+    const times = [0, 1, 255, 256, Date.parse('2026-12-01T00:00:00Z'), 2 ** 48 - 1];
+    const ids = times.map((at) => newTimeOrderedId('aud', at, systemRandom));
+    expect([...ids].sort()).toEqual(ids);
+    for (const id of ids) expect(id).toMatch(/^aud_[0-9a-f]{12}[A-Za-z0-9_-]{14}$/);
+  });
+
+  it('refuses times a 12-digit hex prefix cannot hold', () => {
+    for (const at of [-1, 2 ** 48, 1.5, Number.NaN])
+      expect(() => newTimeOrderedId('aud', at, systemRandom)).toThrow(RangeError);
   });
 });
