@@ -6,7 +6,6 @@ import {
   problemType,
 } from '@webkey/protocol';
 import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { DecryptionError } from '../crypto/aead.ts';
 import type { Logger } from '../deps.ts';
 import type { AppEnv } from './app-env.ts';
@@ -65,9 +64,6 @@ export function renderError(error: unknown, c: Context<AppEnv>, logger: Logger):
       problemBody(error.code, { detail: error.detail, errors: error.errors, requestId, instance }),
       error.headers,
     );
-  }
-  if (error instanceof HTTPException && error.status === 413) {
-    return problemResponse(problemBody('payload_too_large', { requestId, instance }));
   }
   if (isContention(error)) {
     // Nothing was committed; the client may simply try again.

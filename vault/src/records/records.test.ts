@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { problemSchema, type RecordVersion, recordVersionSchema } from '@webkey/protocol';
 import { VaultCustomer, type VaultResponse } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -697,6 +698,36 @@ describe.each(TEST_ENGINES)('records on %s', (engine) => {
         413,
         'payload_too_large',
       );
+      expectProblem(await c.request('GET', `${RECORDS}/preferences`), 404, 'not_found');
+    });
+    it('settles a body the client cuts off (400, nothing stored) and keeps serving', async () => {
+      const c = await customer();
+      const url = new URL(`${RECORDS}/preferences`, vault.url);
+      const partial = '{"notes":"cut';
+      const socket = connect(Number(url.port), url.hostname);
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.write(
+        [
+          `PUT ${url.pathname} HTTP/1.1`,
+          `host: ${url.host}`,
+          `origin: ${c.origin}`,
+          `cookie: ${c.cookie ?? ''}`,
+          'content-type: application/json',
+          `content-length: ${partial.length + 100}`,
+          '',
+          partial,
+        ].join('\r\n'),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.destroy();
+      // The handler settles (it is counted, with 400) instead of waiting for the rest forever.
+      const settled = /webkey_http_requests_total\{method="PUT",route="[^"]*",status="400"\}/;
+      for (let i = 0; i < 100; i++) {
+        const metrics = await (await fetch(new URL('/metrics', vault.url))).text();
+        if (settled.test(metrics)) break;
+        if (i === 99) throw new Error('the cut-off request never settled');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       expectProblem(await c.request('GET', `${RECORDS}/preferences`), 404, 'not_found');
     });
   });
