@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** A server started as a child process, with the URL it printed. */
 export interface ChildServer {
@@ -7,6 +7,11 @@ export interface ChildServer {
   child: ChildProcess;
   /** Resident set size of the child, in MB. */
   rssMb(): number;
+  /**
+   * CPU time (user + system, every thread) the child and its own children (workers) have used so
+   * far, in ms; undefined where /proc is not available.
+   */
+  cpuMs(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -37,10 +42,35 @@ export async function startChild(
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
     },
+    cpuMs: () => processTreeCpuMs(child.pid!),
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** Fields of /proc/PID/stat after the command name: state is [0], ppid [1], utime [11], stime [12]. */
+function statFields(pid: string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms of a process and its children that are still running (clock ticks of 10 ms). */
+function processTreeCpuMs(pid: number): number | undefined {
+  const own = statFields(String(pid));
+  if (!own) return undefined;
+  const ticks = (fields: string[]) => Number(fields[11]) + Number(fields[12]);
+  let total = ticks(own);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(entry);
+    if (fields && Number(fields[1]) === pid) total += ticks(fields);
+  }
+  return total * 10;
 }

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       p99_ms: redeem.p99Ms,
       errors: redeem.errors,
       rss_mb: redeem.rssMb,
+      cpu_us: redeem.cpuUs,
       requests: redeem.requests,
       workers: Number(workers),
     };

@@ -87,6 +87,12 @@ export interface RedemptionMeasurement {
   p99Ms: number;
   /** Connection errors, timeouts and non-2xx answers. */
   errors: number;
+  /**
+   * CPU time the vault spent per redemption, µs, over all its threads and worker processes: a
+   * figure that, unlike throughput, hardly depends on what else the machine runs. Undefined
+   * without /proc.
+   */
+  cpuUs: number | undefined;
   /** The vault's resident memory after the run, MB (its main process). */
   rssMb: number;
   /** Requests completed. */
@@ -178,6 +184,7 @@ export async function measureRedemptions(
       );
     }
     let next = 0;
+    const cpuBefore = vault.cpuMs();
     const redeem = await runAutocannon({
       url: `${vault.url}/vendor/v1/redeem`,
       connections,
@@ -190,8 +197,13 @@ export async function measureRedemptions(
         },
       ],
     });
+    const cpuAfter = vault.cpuMs();
     return {
       rps: redeem.requests.average,
+      cpuUs:
+        cpuBefore === undefined || cpuAfter === undefined
+          ? undefined
+          : Math.round(((cpuAfter - cpuBefore) * 1000) / redeem.requests.total),
       overallRps: redeem.requests.total / (redeem.elapsedMs / 1000),
       p50Ms: redeem.latency.p50,
       p99Ms: redeem.latency.p99,

@@ -6,6 +6,7 @@ import { rateLimitsMigration } from './migrations/2026-11-23T2000-rate-limits.ts
 import { grantsMigration } from './migrations/2026-11-23T2100-grants.ts';
 import { webhooksMigration } from './migrations/2026-11-23T2200-webhooks.ts';
 import { depositsMigration } from './migrations/2026-11-23T2300-deposits.ts';
+import { webkeyTokenHashMigration } from './migrations/2026-12-01T1000-webkey-token-hash.ts';
 import type { Database, Engine } from './schema.ts';
 
 /** Every migration, by timestamped name; names sort in the order they must run. */
@@ -18,6 +19,7 @@ function migrations(engine: Engine): Record<string, Migration> {
     '2026-11-23T2100-grants': grantsMigration(),
     '2026-11-23T2200-webhooks': webhooksMigration(),
     '2026-11-23T2300-deposits': depositsMigration(engine),
+    '2026-12-01T1000-webkey-token-hash': webkeyTokenHashMigration(),
   };
 }
 

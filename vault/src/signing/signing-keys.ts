@@ -203,6 +203,20 @@ export class VaultSigner {
     }
   }
 
+  /**
+   * Whether the key `kid` verifies the vault's signatures now: the active key, or a retired one in
+   * its grace period.
+   */
+  async verifies(kid: string): Promise<boolean> {
+    const known = (keys: LoadedKeys) => keys.jwks.keys.some((key) => key.kid === kid);
+    const keys = await this.keys();
+    if (known(keys)) return true;
+    // Another instance may have rotated moments ago: look again, at most once per second.
+    if (this.clock().getTime() - keys.loadedAt < 1000) return false;
+    await this.reload();
+    return known(this.#loaded!);
+  }
+
   /** Re-reads the keys now (after a rotation in this process). */
   async reload(): Promise<void> {
     this.#loaded = await this.load();

@@ -8,6 +8,7 @@ import QRCode from 'qrcode';
 import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
+import { sha256Hex } from '../crypto/encoding.ts';
 import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { VaultError } from '../http/vault-error.ts';
@@ -119,6 +120,7 @@ export async function issueWebkey(
       last_vendor_name: null,
       grant_days: input.grantDays,
       grant_writes: input.grantWrites.length > 0 ? JSON.stringify(input.grantWrites) : null,
+      token_hash: sha256Hex(token),
     };
     try {
       await inCustomerTransaction(ctx, customerId, async (scopeTx) => {

@@ -1,5 +1,6 @@
+import { timingSafeEqual } from 'node:crypto';
 import { type RedemptionResponse, WEBKEY_JWT_TYPE } from '@webkey/protocol';
-import { errors as joseErrors } from 'jose';
+import { decodeJwt, errors as joseErrors } from 'jose';
 import { type CustomerScope, inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
@@ -80,6 +81,15 @@ function idempotencyContext(vendorId: string, idempotencyKey: string): string {
   return `webkey:idempotency:v1:${vendorId}:${idempotencyKey}`;
 }
 
+/**
+ * The stored key a vendor presented, when the vault issued it. A key is recognised by its exact
+ * bytes: the SHA-256 of the compact JWS, kept at issuance, must match, and the key that signed it
+ * must still verify (a signing key past its rotation grace ends its keys early). Matching bytes
+ * prove everything a signature check would (this vault signed exactly this header and these
+ * claims) without a signature verification per redemption, and refuse more: a re-encoded or
+ * re-signed copy of a genuine key is not the key. Keys issued before the vault kept the hash are
+ * verified by signature. An expired key is still recognised, so its customer sees the attempt.
+ */
 async function findStoredKey(
   ctx: VaultContext,
   signer: VaultSigner,
@@ -89,19 +99,41 @@ async function findStoredKey(
     const hash = hashShortCode(presented.code);
     return hash ? findWebkeyByShortCode(ctx.db, hash) : undefined;
   }
-  let jti: unknown;
-  try {
-    ({
-      payload: { jti },
-    } = await signer.verify(presented.key, WEBKEY_JWT_TYPE, {
-      requiredClaims: ['jti', 'exp', 'iat'],
-    }));
-  } catch (error) {
-    // Expired but genuine: still identify it, so the customer sees the refused attempt.
-    if (error instanceof joseErrors.JWTExpired) jti = error.payload.jti;
-    else return undefined;
+  const jti = unverifiedJti(presented.key);
+  const row = jti === undefined ? undefined : await findWebkey(ctx.db, jti);
+  if (!row) return undefined;
+  if (row.token_hash !== null) {
+    return sameHash(row.token_hash, sha256Hex(presented.key)) && (await signer.verifies(row.kid))
+      ? row
+      : undefined;
   }
-  return typeof jti === 'string' ? findWebkey(ctx.db, jti) : undefined;
+  return (await verifiedJti(signer, presented.key)) === row.id ? row : undefined;
+}
+
+/** The `jti` a compact JWT claims, unverified: only to look up the key it may be. */
+function unverifiedJti(token: string): string | undefined {
+  try {
+    const { jti } = decodeJwt(token);
+    return typeof jti === 'string' ? jti : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameHash(storedHex: string, presentedHex: string): boolean {
+  const stored = Buffer.from(storedHex, 'hex');
+  const presented = Buffer.from(presentedHex, 'hex');
+  return stored.length === presented.length && timingSafeEqual(stored, presented);
+}
+
+/** The `jti` of a key verified by its signature (expired keys included), or undefined. */
+async function verifiedJti(signer: VaultSigner, token: string): Promise<unknown> {
+  try {
+    return (await signer.verify(token, WEBKEY_JWT_TYPE, { requiredClaims: ['jti', 'exp', 'iat'] }))
+      .payload.jti;
+  } catch (error) {
+    return error instanceof joseErrors.JWTExpired ? error.payload.jti : undefined;
+  }
 }
 
 /** A remembered answer under a vendor's Idempotency-Key, if one is live. */

@@ -30,10 +30,15 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemRandom } from '../deps.ts';
+import { rotateSigningKey } from '../signing/signing-keys.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
 
 const WEBKEYS = '/api/v1/webkeys';
+
+/** The order n of the P-256 group: (r, s) and (r, n - s) both verify (ECDSA is malleable). */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
 const HOME = {
   recipient: 'Ada King',
@@ -551,6 +556,63 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       const body = await redeemed(acme, { key: key.key });
       expect(Object.keys(body.fields)).toEqual(['address.home']);
       expect(body.usesLeft).toBe(0);
+    });
+
+    it('refuses a genuine key re-encoded with its other valid signature (s replaced by n - s)', async () => {
+      const c = await customer();
+      await write(c, 'address.home', HOME);
+      const key = await issue(c);
+      const [header, payload, signature] = segments(key.key);
+      const raw = Buffer.from(signature, 'base64url');
+      const s = BigInt(`0x${raw.subarray(32).toString('hex')}`);
+      const flipped = (P256_ORDER - s).toString(16).padStart(64, '0');
+      const twin = `${header}.${payload}.${Buffer.concat([raw.subarray(0, 32), Buffer.from(flipped, 'hex')]).toString('base64url')}`;
+      // The twin is a valid signature of the same claims: only the exact bytes tell it apart.
+      const jwks = jwksSchema.parse(
+        await (await fetch(`${vault.url}/.well-known/jwks.json`)).json(),
+      );
+      await expect(
+        jwtVerify(twin, createLocalJWKSet(jwks), { currentDate: clock() }),
+      ).resolves.toBeDefined();
+
+      expectProblem(await redeem(acme, { key: twin }), 403, 'webkey_refused');
+      await expectUnused(c, key);
+    });
+
+    it('refuses its keys once the key that signed them is past its rotation grace', async () => {
+      const c = await customer();
+      await write(c, 'address.home', HOME);
+      const key = await issue(c, { uses: 2 });
+      await redeemed(acme, { key: key.key });
+      await rotateSigningKey(vault.ctx.db, vault.ctx.keyring, systemRandom, clock().getTime(), 0);
+      await vault.ctx.signer.reload();
+
+      expectProblem(await redeem(acme, { key: key.key }), 403, 'webkey_refused');
+      expect((await summary(c, key.id)).usesLeft).toBe(1);
+      // Keys signed since redeem as ever.
+      const next = await issue(c);
+      expect((await redeemed(acme, { key: next.key })).fields['address.home']).toBeDefined();
+    });
+
+    it('verifies by signature the keys issued before the vault kept their hash', async () => {
+      const c = await customer();
+      await write(c, 'address.home', HOME);
+      const key = await issue(c, { uses: 2 });
+      await vault.ctx.db
+        .updateTable('webkeys')
+        .set({ token_hash: null })
+        .where('id', '=', key.id)
+        .execute();
+      const [header, , signature] = segments(key.key);
+      const widened = `${header}.${b64json({ ...decodeJwt(key.key), uses: 100 })}.${signature}`;
+      const bytes = Buffer.from(signature, 'base64url');
+      bytes[3]! ^= 0x01;
+      const flipped = `${segments(key.key).slice(0, 2).join('.')}.${bytes.toString('base64url')}`;
+      for (const forged of [widened, flipped])
+        expectProblem(await redeem(acme, { key: forged }), 403, 'webkey_refused');
+      await expectUnused(c, key);
+
+      expect((await redeemed(acme, { key: key.key })).usesLeft).toBe(1);
     });
 
     it('refuses a genuine key issued by another vault', async () => {

@@ -23,6 +23,11 @@ export interface WebkeysTable {
   grant_days: number | null;
   /** JSON array of record kinds the grant lets the vendor deposit, or null. */
   grant_writes: string | null;
+  /**
+   * SHA-256 (hex) of the compact JWS as issued: redemption recognises the key by its exact bytes.
+   * Null for keys issued before the vault kept it; those are verified by their signature.
+   */
+  token_hash: string | null;
 }
 
 export interface AssertionJtisTable {
