@@ -8,6 +8,7 @@ import type { VaultContext } from './context.ts';
 import { loadMasterKeyring } from './crypto/master-keyring.ts';
 import { openDatabase, type VaultDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import type { WriteLock } from './db/write-lock.ts';
 import {
   type Clock,
   jsonLogger,
@@ -39,6 +40,8 @@ export interface VaultDependencies {
   post?: Poster;
   /** How often the webhook outbox is polled (ms); default 1000. */
   webhookPollMs?: number;
+  /** SQLite: the lock shared with the other processes writing the file (serve --workers). */
+  writeLock?: WriteLock;
 }
 
 /** A running vault: its URL, app, context and a way to stop it. */
@@ -70,7 +73,10 @@ export async function openVault(
     { masterKey: config.masterKey, dataDir: config.dataDir },
     random,
   );
-  const database = openDatabase(config.database);
+  const database = openDatabase(
+    config.database,
+    deps.writeLock ? { writeLock: deps.writeLock } : {},
+  );
   try {
     await migrateToLatest(database.db, database.engine);
   } catch (error) {

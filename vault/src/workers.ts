@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { VaultConfig } from './config.ts';
+import { clusterWriteLock, serveClusterWriteLock } from './db/write-lock.ts';
 import { openVault, startVault } from './vault.ts';
 
 /** Parses `--workers N|auto`; undefined when absent. */
@@ -19,8 +20,8 @@ export function workerCount(args: string[]): number | undefined {
  * Runs the vault in `count` processes sharing one listening port (node:cluster), so it uses every
  * core. The primary prepares storage once (migrations, first signing key), then forks; workers
  * that die are replaced; SIGINT/SIGTERM stop them all after in-flight requests. Everything the
- * workers must agree on lives in the database (see docs/operations.md), so they need no other
- * coordination.
+ * workers must agree on lives in the database (see docs/operations.md); the primary only serves
+ * them an advisory write lock (see WriteLock), so a worker waiting to write wakes at once.
  */
 export async function serveWorkers(
   config: VaultConfig,
@@ -34,6 +35,7 @@ export async function serveWorkers(
       config.publicUrl ?? `http://localhost:${config.port}`,
     );
     await database.close();
+    serveClusterWriteLock();
     let stopping = false;
     let announced = false;
     const fork = () => {
@@ -63,7 +65,7 @@ export async function serveWorkers(
     process.once('SIGTERM', () => stop('SIGTERM'));
     return;
   }
-  const vault = await startVault(config);
+  const vault = await startVault(config, { writeLock: clusterWriteLock() });
   process.send?.({ url: vault.url });
   const stop = async () => {
     await vault.close();

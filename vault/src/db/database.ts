@@ -7,6 +7,7 @@ import type { DatabaseConfig } from '../config.ts';
 import { alreadyDurable, type Durability, GroupCommit } from './group-commit.ts';
 import type { Database, Engine } from './schema.ts';
 import { ImmediateSqliteDialect } from './sqlite-dialect.ts';
+import type { WriteLock } from './write-lock.ts';
 
 /** An open database with the engine it runs on. */
 export interface VaultDatabase {
@@ -38,7 +39,13 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * @example
  * const { db, close } = openDatabase({ kind: 'sqlite', file: '.webkey/vault.sqlite' });
  */
-export function openDatabase(config: DatabaseConfig): VaultDatabase {
+export function openDatabase(
+  config: DatabaseConfig,
+  options: {
+    /** SQLite: taken around writes, when other processes write the same file (see WriteLock). */
+    writeLock?: WriteLock;
+  } = {},
+): VaultDatabase {
   if (config.kind === 'sqlite') {
     mkdirSync(dirname(config.file), { recursive: true });
     const sqlite = new SQLite(config.file);
@@ -54,7 +61,11 @@ export function openDatabase(config: DatabaseConfig): VaultDatabase {
     reader.pragma('query_only = ON');
     reader.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({
-      dialect: new ImmediateSqliteDialect({ database: sqlite, reader }),
+      dialect: new ImmediateSqliteDialect({
+        database: sqlite,
+        reader,
+        ...(options.writeLock ? { writeLock: options.writeLock } : {}),
+      }),
     });
     return {
       db,

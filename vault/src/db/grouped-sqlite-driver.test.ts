@@ -18,6 +18,7 @@ import {
   GroupedSqliteDriver,
   type GroupLimits,
 } from './grouped-sqlite-driver.ts';
+import type { WriteLock } from './write-lock.ts';
 
 interface TestSchema {
   items: { id: Generated<number>; name: string };
@@ -110,7 +111,7 @@ afterEach(async () => {
 function open(
   limits: GroupLimits = UNLIMITED,
   now?: () => number,
-  { withReader = false } = {},
+  { withReader = false, writeLock }: { withReader?: boolean; writeLock?: WriteLock } = {},
 ): Fixture {
   const dir = mkdtempSync(join(tmpdir(), 'webkey-grouped-'));
   const file = join(dir, 'vault.sqlite');
@@ -129,6 +130,7 @@ function open(
           limits,
           ...(now ? { now } : {}),
           ...(plainReader ? { reader: plainReader } : {}),
+          ...(writeLock ? { writeLock } : {}),
         }),
       createIntrospector: (kysely) => new SqliteIntrospector(kysely),
       createQueryCompiler: () => new SqliteQueryCompiler(),
@@ -484,5 +486,92 @@ describe('GroupedSqliteDriver', () => {
     await finished;
     await expect(running).rejects.toThrow();
     expect(committed()).toEqual(['finished']);
+  });
+
+  describe('with a write lock shared by processes', () => {
+    /** A lock that writes its steps into the statement log, and can be held from outside. */
+    function recordingLock(log: string[]) {
+      let busy: Promise<void> | undefined;
+      const lock: WriteLock & { holdFromOutside(): () => void } = {
+        acquire: async () => {
+          await busy;
+          log.push('lock acquired');
+        },
+        release: () => log.push('lock released'),
+        holdFromOutside: () => {
+          const { open, opened } = gate();
+          busy = opened;
+          return () => {
+            busy = undefined;
+            open();
+          };
+        },
+      };
+      return lock;
+    }
+
+    // Guards against writing without the lock, or keeping it after the group is done.
+    it('takes the lock before BEGIN and lets go after the group COMMIT', async () => {
+      const log: string[] = [];
+      const lock = recordingLock(log);
+      const { db, seam, committed } = open(UNLIMITED, () => 0, { writeLock: lock });
+      seam.log.push = (...items) => log.push(...items);
+      await Promise.all(names('row', 3).map((name) => insert(db, name)));
+      expect(committed()).toHaveLength(3);
+      expect(log[0]).toBe('lock acquired');
+      expect(log[1]).toBe('begin immediate');
+      expect(log.slice(-2)).toEqual(['commit', 'lock released']);
+      expect(log.filter((line) => line.startsWith('lock'))).toEqual([
+        'lock acquired',
+        'lock released',
+      ]);
+    });
+
+    // Guards against a process starting to write while another holds the lock.
+    it('waits for the lock before it begins', async () => {
+      const log: string[] = [];
+      const lock = recordingLock(log);
+      const { db, seam, committed } = open(UNLIMITED, () => 0, { writeLock: lock });
+      seam.log.push = (...items) => log.push(...items);
+      const letGo = lock.holdFromOutside();
+      const writing = insert(db, 'later');
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(log).toEqual([]);
+      expect(committed()).toEqual([]);
+      letGo();
+      await writing;
+      expect(committed()).toEqual(['later']);
+    });
+
+    // Guards against a plain write (outside a transaction) bypassing the lock.
+    it('takes the lock around a plain write', async () => {
+      const log: string[] = [];
+      const { db, seam } = open(UNLIMITED, () => 0, { writeLock: recordingLock(log) });
+      seam.log.push = (...items) => log.push(...items);
+      await db.insertInto('items').values({ name: 'plain' }).execute();
+      expect(log).toEqual([
+        'lock acquired',
+        'insert into "items" ("name") values (?)',
+        'lock released',
+      ]);
+    });
+
+    // Guards against a failed COMMIT or a failed BEGIN keeping the lock forever.
+    it('lets go of the lock when the group COMMIT fails, and when BEGIN fails', async () => {
+      const log: string[] = [];
+      const { db, seam } = open(UNLIMITED, () => 0, { writeLock: recordingLock(log) });
+      seam.failNextCommit = new Error('simulated: disk I/O error during COMMIT');
+      await expect(insert(db, 'lost')).rejects.toThrow('simulated');
+      expect(log.filter((line) => line.startsWith('lock'))).toEqual([
+        'lock acquired',
+        'lock released',
+      ]);
+      log.length = 0;
+      seam.beforeStatement = (sql) => {
+        if (sql === 'begin immediate') throw new Error('simulated: database is locked');
+      };
+      await expect(insert(db, 'refused')).rejects.toThrow('database is locked');
+      expect(log).toEqual(['lock acquired', 'lock released']);
+    });
   });
 });

@@ -5,6 +5,7 @@ import type {
   QueryResult,
   SqliteStatement,
 } from 'kysely';
+import { processLocalWriteLock, type WriteLock } from './write-lock.ts';
 
 /** The slice of better-sqlite3 the driver uses (it also needs to know if SQLite rolled back). */
 export interface GroupableSqliteDatabase {
@@ -90,6 +91,7 @@ export class GroupedSqliteDriver implements Driver {
   #commitScheduled = false;
 
   private readonly reader: GroupableSqliteDatabase | undefined;
+  private readonly writeLock: WriteLock;
   private readonly limits: GroupLimits;
   private readonly now: () => number;
 
@@ -99,11 +101,14 @@ export class GroupedSqliteDriver implements Driver {
       /** A second connection to the same file, used only for reads outside transactions. */
       reader?: GroupableSqliteDatabase;
       limits?: GroupLimits;
+      /** Taken around every write, with other processes writing the same file. */
+      writeLock?: WriteLock;
       /** Milliseconds, for the groups' age. */
       now?: () => number;
     } = {},
   ) {
     this.reader = options.reader;
+    this.writeLock = options.writeLock ?? processLocalWriteLock;
     this.limits = options.limits ?? DEFAULT_GROUP_LIMITS;
     this.now = options.now ?? (() => performance.now());
   }
@@ -119,8 +124,14 @@ export class GroupedSqliteDriver implements Driver {
     const lease = connection as Lease;
     await this.#takeWriter(lease);
     if (!this.#group) {
+      await this.writeLock.acquire();
       // IMMEDIATE takes the write lock now, so other processes' busy timeout applies.
-      this.#run('begin immediate');
+      try {
+        this.#run('begin immediate');
+      } catch (error) {
+        this.writeLock.release();
+        throw error;
+      }
       this.#group = newGroup(this.now());
     }
     this.#run(`savepoint ${UNIT}`);
@@ -187,6 +198,12 @@ export class GroupedSqliteDriver implements Driver {
       await this.#takeWriter(lease);
       // A write outside a transaction must neither see nor join uncommitted work.
       if (this.#group) this.#commitGroup();
+      await this.writeLock.acquire();
+      try {
+        return statementResult<R>(this.db.prepare(query.sql), query);
+      } finally {
+        this.writeLock.release();
+      }
     }
     try {
       return statementResult<R>(this.db.prepare(query.sql), query);
@@ -237,6 +254,7 @@ export class GroupedSqliteDriver implements Driver {
     this.#group = undefined;
     try {
       this.#run('commit');
+      this.writeLock.release();
       group.settle();
     } catch (error) {
       try {
@@ -244,6 +262,7 @@ export class GroupedSqliteDriver implements Driver {
       } catch {
         // The commit's error is the one to report.
       }
+      this.writeLock.release();
       group.settle(error);
     }
   }
@@ -251,6 +270,7 @@ export class GroupedSqliteDriver implements Driver {
   #abandonGroup(error: unknown): void {
     const group = this.#group;
     this.#group = undefined;
+    if (group) this.writeLock.release();
     group?.settle(error);
   }
 

@@ -6,6 +6,7 @@ import {
   type SqliteStatement,
 } from 'kysely';
 import { type GroupableSqliteDatabase, GroupedSqliteDriver } from './grouped-sqlite-driver.ts';
+import type { WriteLock } from './write-lock.ts';
 
 /**
  * Kysely's SQLite dialect with write transactions opened by `BEGIN IMMEDIATE`. Kysely opens them
@@ -22,16 +23,25 @@ import { type GroupableSqliteDatabase, GroupedSqliteDriver } from './grouped-sql
 export class ImmediateSqliteDialect extends SqliteDialect {
   readonly #database: GroupableSqliteDatabase;
   readonly #reader: GroupableSqliteDatabase | undefined;
+  readonly #writeLock: WriteLock | undefined;
 
-  constructor(config: { database: GroupableSqliteDatabase; reader?: GroupableSqliteDatabase }) {
+  constructor(config: {
+    database: GroupableSqliteDatabase;
+    reader?: GroupableSqliteDatabase;
+    writeLock?: WriteLock;
+  }) {
     const cached = withStatementCache(config.database);
     super({ database: cached });
     this.#database = cached;
     this.#reader = config.reader && withStatementCache(config.reader);
+    this.#writeLock = config.writeLock;
   }
 
   override createDriver(): Driver {
-    return new GroupedSqliteDriver(this.#database, this.#reader ? { reader: this.#reader } : {});
+    return new GroupedSqliteDriver(this.#database, {
+      ...(this.#reader ? { reader: this.#reader } : {}),
+      ...(this.#writeLock ? { writeLock: this.#writeLock } : {}),
+    });
   }
 
   override createAdapter(): DialectAdapter {
