@@ -36,6 +36,7 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
     const requestId = newId('req', ctx.random);
     const started = performance.now();
     c.set('requestId', requestId);
+    c.set('trustedProxies', ctx.trustedProxies);
     await next();
     const route = routePath(c, -1);
     const status = String(c.res.status);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
+import { NO_TRUSTED_PROXIES } from './http/client-address.ts';
 
 describe('loadConfig', () => {
   it('defaults to SQLite under ./.webkey on localhost:7420', () => {
@@ -14,6 +15,7 @@ describe('loadConfig', () => {
       sessionTtlSeconds: 43_200,
       devMode: false,
       logLevel: 'info',
+      trustedProxies: NO_TRUSTED_PROXIES,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -47,6 +49,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the trusted proxies as addresses and networks', () => {
+    const { trustedProxies } = loadConfig({
+      WEBKEY_TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.5,fd00::/8',
+    });
+    expect(trustedProxies?.networks).toEqual(['10.0.0.0/8', '192.168.1.5/32', 'fd00::/8']);
+    expect(trustedProxies?.has('10.20.30.40')).toBe(true);
+    expect(trustedProxies?.has('192.168.1.6')).toBe(false);
+  });
+
   it('ignores unrelated variables and empty values', () => {
     expect(loadConfig({ PATH: '/bin', HOME: '/root', WEBKEY_PORT: '' }).port).toBe(7420);
   });
@@ -61,6 +72,8 @@ describe('loadConfig', () => {
     [{ WEBKEY_PUBLIC_URL: 'http://vault.example' }, /WEBKEY_PUBLIC_URL must use https/],
     [{ WEBKEY_PUBLIC_URL: 'https://vault.example/app' }, /WEBKEY_PUBLIC_URL must be an origin/],
     [{ DATABASE_URL: 'mysql://db/vault' }, /DATABASE_URL/],
+    [{ WEBKEY_TRUSTED_PROXIES: '10.0.0.0/33' }, /WEBKEY_TRUSTED_PROXIES: .*10\.0\.0\.0\/33/],
+    [{ WEBKEY_TRUSTED_PROXIES: 'proxy.internal' }, /WEBKEY_TRUSTED_PROXIES/],
     [{ WEBKEY_PROT: '8080' }, /unknown variable\(s\) WEBKEY_PROT/],
   ];
   it.each(bad)('refuses %o with a message naming the variable', (environment, message) => {

@@ -1,6 +1,11 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from './deps.ts';
+import {
+  NO_TRUSTED_PROXIES,
+  parseTrustedProxies,
+  type TrustedProxies,
+} from './http/client-address.ts';
 
 /** Where the vault keeps its data: an embedded SQLite file, or a PostgreSQL database. */
 export type DatabaseConfig =
@@ -23,6 +28,8 @@ export interface VaultConfig {
   devMode: boolean;
   /** The least severe log entries written. */
   logLevel?: LogLevel;
+  /** Proxies whose X-Forwarded-For names the client (see http/client-address.ts); default none. */
+  trustedProxies?: TrustedProxies;
 }
 
 const booleanText = z
@@ -43,6 +50,7 @@ const environmentSchema = z.strictObject({
     .default(12 * 3600),
   WEBKEY_DEV: booleanText.default(false),
   WEBKEY_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  WEBKEY_TRUSTED_PROXIES: z.string().optional(),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'only postgres:// URLs are supported; leave unset for SQLite')
@@ -98,8 +106,20 @@ export function loadConfig(
     sessionTtlSeconds: env.WEBKEY_SESSION_TTL_SECONDS,
     devMode: env.WEBKEY_DEV,
     logLevel: env.WEBKEY_LOG_LEVEL,
+    trustedProxies: trustedProxiesFrom(env.WEBKEY_TRUSTED_PROXIES),
   };
   return Object.freeze(config);
+}
+
+function trustedProxiesFrom(text: string | undefined): TrustedProxies {
+  if (text === undefined) return NO_TRUSTED_PROXIES;
+  try {
+    return parseTrustedProxies(text);
+  } catch (error) {
+    throw new ConfigError(
+      `Invalid configuration: WEBKEY_TRUSTED_PROXIES: ${(error as Error).message}`,
+    );
+  }
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);

@@ -3,6 +3,7 @@ import type { MasterKeyring } from './crypto/master-keyring.ts';
 import type { Durability } from './db/group-commit.ts';
 import type { Database, Engine } from './db/schema.ts';
 import type { Clock, Logger, RandomBytes } from './deps.ts';
+import type { TrustedProxies } from './http/client-address.ts';
 import type { VaultMetrics } from './observability/metrics.ts';
 import type { VaultSigner } from './signing/signing-keys.ts';
 import type { VendorRegistry } from './vendors/vendor-registry.ts';
@@ -33,4 +34,6 @@ export interface VaultContext {
   vendors: VendorRegistry;
   /** Prometheus counters and histograms of this process. */
   metrics: VaultMetrics;
+  /** Proxies whose X-Forwarded-For names the client. */
+  trustedProxies: TrustedProxies;
 }

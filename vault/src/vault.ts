@@ -19,6 +19,7 @@ import {
 } from './deps.ts';
 import { sweepExpired } from './housekeeping.ts';
 import type { AppEnv } from './http/app-env.ts';
+import { NO_TRUSTED_PROXIES } from './http/client-address.ts';
 import { problemBody, problemResponse } from './http/problem.ts';
 import { VaultMetrics } from './observability/metrics.ts';
 import { VaultSigner } from './signing/signing-keys.ts';
@@ -102,6 +103,7 @@ export async function openVault(
     signer,
     vendors: new VendorRegistry(fetchJson, clock, config.devMode),
     metrics: new VaultMetrics(),
+    trustedProxies: config.trustedProxies ?? NO_TRUSTED_PROXIES,
   };
   try {
     await signer.init();

@@ -22,6 +22,8 @@ export interface RedeemOptions {
   idempotencyKey?: string;
   /** Extra body members, to test strict parsing. */
   extraBody?: Record<string, unknown>;
+  /** Extra request headers (X-Forwarded-For, say). */
+  headers?: Record<string, string>;
 }
 
 /** A raw answer from the vault. */
@@ -139,6 +141,7 @@ export class TestVendor {
       headers: {
         'content-type': 'application/json',
         ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
+        ...options.headers,
       },
       body: JSON.stringify(body),
     });

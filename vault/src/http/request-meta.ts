@@ -1,17 +1,25 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import type { RequestMeta } from '../audit/audit-log.ts';
+import type { AppEnv } from './app-env.ts';
+import { clientAddress, NO_TRUSTED_PROXIES } from './client-address.ts';
 
 /**
- * Where a request came from, for the audit log: the peer address of the connection (forwarded
- * headers are not trusted: a client could write anything there) and the user agent.
+ * Where a request came from, for the audit log and the per-address short-code budget: the
+ * connection's peer, or, when the peer is a configured trusted proxy, the client it names in
+ * X-Forwarded-For (see clientAddress); and the user agent.
  */
-export function requestMeta(c: Context): RequestMeta {
-  let ip: string | null = null;
+export function requestMeta(c: Context<AppEnv>): RequestMeta {
+  let peer: string | null = null;
   try {
-    ip = getConnInfo(c).remote.address ?? null;
+    peer = getConnInfo(c).remote.address ?? null;
   } catch {
     // Requests built in-process (app.request in tests) have no socket.
   }
+  const ip = clientAddress(
+    peer,
+    c.req.header('x-forwarded-for'),
+    c.get('trustedProxies') ?? NO_TRUSTED_PROXIES,
+  );
   return { ip, userAgent: c.req.header('user-agent') ?? null };
 }

@@ -11,7 +11,7 @@ export const WINDOW_MS = 60_000;
 export const SHORT_CODE_FAILURE_LIMITS = {
   /** Per authenticated vendor. */
   vendor: 10,
-  /** Per client IP address (the connection's peer; forwarded headers are not trusted). */
+  /** Per client address (the connection's peer, or the client a trusted proxy names). */
   ip: 10,
   /** Across the whole vault: what a distributed guesser with many vendors and addresses gets. */
   global: 600,
