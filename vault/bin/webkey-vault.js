@@ -1,8 +1,19 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so the workspace has no build step.
-import { register } from 'tsx/esm/api';
+// Runs the vault from its bundle (see bundle.js), built from the TypeScript sources when they
+// changed; from the sources through tsx only when the bundle cannot be built.
+import { pathToFileURL } from 'node:url';
+import { freshBundle } from './bundle.js';
 
-register();
-const { main } = await import('../src/cli.ts');
+const bundle = await freshBundle();
+let main;
+if (bundle) {
+  // Stack traces in logs name the TypeScript sources.
+  process.setSourceMapsEnabled(true);
+  ({ main } = await import(pathToFileURL(bundle).href));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../src/cli.ts'));
+}
 const code = await main(process.argv.slice(2), process.env);
 if (code >= 0) process.exit(code);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -42,6 +42,27 @@ describe('webkey-vault CLI', () => {
   afterEach(() => {
     for (const child of children.splice(0)) child.kill('SIGKILL');
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs from its bundle, rebuilt once the sources are newer, serving the web app from it', async () => {
+    const bundle = join(import.meta.dirname, '..', 'dist', 'webkey-vault.mjs');
+    await run(['--help'], {});
+    // Make the bundle older than every source file: the next start must build it again.
+    utimesSync(bundle, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    const started = Date.now();
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: { PATH: process.env.PATH ?? '', WEBKEY_DATA_DIR: tempDir(), WEBKEY_PORT: '0' },
+    });
+    children.push(child);
+    const url = await waitForUrl(child);
+    expect(statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(started - 1000);
+    // The web app's files are found from the bundle too.
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
+    const script = await fetch(`${url}/assets/app.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
   });
 
   it('serves: prints its URL, answers /healthz, and stops on SIGTERM', async () => {

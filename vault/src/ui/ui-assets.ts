@@ -19,7 +19,23 @@ const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
 };
 
-const here = dirname(fileURLToPath(import.meta.url));
+/**
+ * The folder of the installed package `name`: up from `start` (a file inside it) to the folder
+ * whose package.json names it.
+ */
+function packageFolder(start: string, name: string): string {
+  let dir = dirname(start);
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name)
+      return dir;
+    if (dirname(dir) === dir) throw new Error(`cannot find the folder of ${name}`);
+    dir = dirname(dir);
+  }
+}
+
+/** The web app's files: found from the vault's package, so the bundled vault finds them too. */
+const uiFolder = join(packageFolder(fileURLToPath(import.meta.url), '@webkey/vault'), 'src', 'ui');
 
 /** The name the browser bundle of @simplewebauthn/browser is served under. */
 export const WEBAUTHN_BUNDLE = 'simplewebauthn-browser.js';
@@ -33,18 +49,12 @@ function asset(bytes: Uint8Array, name: string): UiAsset {
 /**
  * The installed package's UMD bundle (defines the global `SimpleWebAuthnBrowser`). The package
  * exports only its entry point (in `script/`, which has a package.json of its own), so resolve
- * that and walk up to the folder whose package.json names the package.
+ * that and walk up to the package's folder.
  */
 function webauthnBundlePath(): string {
   const name = '@simplewebauthn/browser';
-  let dir = dirname(createRequire(import.meta.url).resolve(name));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name) break;
-    if (dirname(dir) === dir) throw new Error(`cannot find the folder of ${name}`);
-    dir = dirname(dir);
-  }
-  return join(dir, 'dist', 'bundle', 'index.umd.min.js');
+  const entry = createRequire(import.meta.url).resolve(name);
+  return join(packageFolder(entry, name), 'dist', 'bundle', 'index.umd.min.js');
 }
 
 /**
@@ -57,7 +67,7 @@ function webauthnBundlePath(): string {
  */
 export function loadUiAssets(): Map<string, UiAsset> {
   const assets = new Map<string, UiAsset>();
-  const folder = join(here, 'assets');
+  const folder = join(uiFolder, 'assets');
   for (const name of readdirSync(folder)) {
     if (name.endsWith('.d.ts') || !(extname(name) in CONTENT_TYPES)) continue;
     assets.set(name, asset(readFileSync(join(folder, name)), name));
@@ -68,5 +78,5 @@ export function loadUiAssets(): Map<string, UiAsset> {
 
 /** The HTML shell, read once at start. */
 export function loadIndexHtml(): UiAsset {
-  return asset(readFileSync(join(here, 'index.html')), 'index.html');
+  return asset(readFileSync(join(uiFolder, 'index.html')), 'index.html');
 }
