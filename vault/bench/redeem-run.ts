@@ -6,6 +6,7 @@
  * measuring), drive redemptions with autocannon, stop the vault.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -20,6 +21,20 @@ import { startChild } from './processes.ts';
 
 const CUSTOMERS = 20;
 const USES_PER_KEY = 100;
+
+/**
+ * The node flags of `pnpm start` (package.json), so the benchmark runs the vault as it is
+ * started in production.
+ */
+function startNodeFlags(): string[] {
+  const manifest = JSON.parse(
+    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+  ) as {
+    scripts: Record<string, string>;
+  };
+  const words = manifest.scripts.start!.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1, words.indexOf('vault/bin/webkey-vault.js'));
+}
 
 /** The vendor the benchmark redeems as: its metadata document served on 127.0.0.1. */
 async function startVendorMetadata() {
@@ -113,6 +128,7 @@ export async function measureRedemptions(
   const { dataDir, requests: total, connections, workers } = options;
   const vault = await startChild(
     [
+      ...startNodeFlags(),
       ...(options.nodeArgs ?? []),
       'vault/bin/webkey-vault.js',
       'serve',

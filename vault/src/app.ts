@@ -13,6 +13,7 @@ import type { AppEnv } from './http/app-env.ts';
 import { refuseOversizeBodies } from './http/json-body.ts';
 import { originGuard } from './http/origin-guard.ts';
 import { problemBody, problemResponse, renderError } from './http/problem.ts';
+import { renderProcessMetrics } from './observability/metrics.ts';
 import { recordsRoutes } from './records/records.routes.ts';
 import { relationshipsRoutes } from './relationships/relationships.routes.ts';
 import { uiRoutes } from './ui/ui.routes.ts';
@@ -93,7 +94,7 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
       '# TYPE webkey_webhook_outbox_pending gauge',
       `webkey_webhook_outbox_pending ${Number(pending.count)}`,
     ].join('\n');
-    return c.text(`${ctx.metrics.render()}${outbox}\n`, 200, {
+    return c.text(`${ctx.metrics.render()}${outbox}\n${renderProcessMetrics()}`, 200, {
       'content-type': 'text/plain; version=0.0.4',
     });
   });

@@ -73,6 +73,39 @@ export class Histogram {
   }
 }
 
+/**
+ * This process's memory and CPU, read when scraped, under the names Prometheus client libraries
+ * use (process_*, nodejs_*), so standard dashboards find them.
+ */
+export function renderProcessMetrics(
+  memory: NodeJS.MemoryUsage = process.memoryUsage(),
+  cpu: NodeJS.CpuUsage = process.cpuUsage(),
+): string {
+  const gauges: [string, string, string, number][] = [
+    ['process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', memory.rss],
+    ['nodejs_heap_size_total_bytes', 'gauge', 'V8 heap size in bytes.', memory.heapTotal],
+    ['nodejs_heap_size_used_bytes', 'gauge', 'V8 heap used in bytes.', memory.heapUsed],
+    [
+      'nodejs_external_memory_bytes',
+      'gauge',
+      'Memory of C++ objects bound to JavaScript (buffers included), in bytes.',
+      memory.external,
+    ],
+    [
+      'process_cpu_seconds_total',
+      'counter',
+      'User and system CPU time spent, in seconds.',
+      (cpu.user + cpu.system) / 1e6,
+    ],
+  ];
+  return `${gauges
+    .map(
+      ([name, type, help, value]) =>
+        `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}`,
+    )
+    .join('\n')}\n`;
+}
+
 /** The vault's metrics. */
 export class VaultMetrics {
   readonly requests = new Counter(

@@ -66,6 +66,18 @@ describe('metrics, probes and logs', () => {
     expect(text).toMatch(
       /webkey_http_request_duration_seconds_bucket\{route="\/vendor\/v1\/redeem",le="\+Inf"\} 2/,
     );
+    // This process's memory and CPU: the vault runs in the test's process here.
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    const rss = value('process_resident_memory_bytes');
+    expect(rss).toBeGreaterThan(10e6);
+    expect(rss).toBeLessThan(process.memoryUsage().rss * 2);
+    expect(value('nodejs_heap_size_used_bytes')).toBeGreaterThan(1e6);
+    expect(value('nodejs_heap_size_used_bytes')).toBeLessThanOrEqual(
+      value('nodejs_heap_size_total_bytes'),
+    );
+    expect(value('nodejs_external_memory_bytes')).toBeGreaterThan(0);
+    expect(value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(text).toContain('# TYPE process_cpu_seconds_total counter');
   });
 
   it('answers liveness and readiness', async () => {
