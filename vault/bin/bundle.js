@@ -43,6 +43,7 @@ async function build() {
   // A source saved while the build reads the sources must make the bundle stale.
   const startedAt = new Date();
   const result = await esbuild.build({
+    absWorkingDir: vaultRoot,
     entryPoints: [join(vaultRoot, 'src', 'cli.ts')],
     outfile: BUNDLE,
     write: false,
@@ -67,15 +68,14 @@ async function build() {
     ],
   });
   mkdirSync(outDir, { recursive: true });
-  const inputs = Object.keys(result.metafile.inputs).map((file) =>
-    relative(vaultRoot, resolve(process.cwd(), file)),
-  );
+  // Relative to absWorkingDir, the vault's folder.
+  const inputs = Object.keys(result.metafile.inputs);
   const outputs = [
     ...result.outputFiles.map((file) => [file.path, file.contents]),
     [INPUTS, JSON.stringify(inputs)],
   ];
   // The bundle last, after its map and inputs: its presence means the rest is there.
-  outputs.sort(([a]) => (a === BUNDLE ? 1 : -1));
+  outputs.sort(([a], [b]) => Number(a === BUNDLE) - Number(b === BUNDLE));
   for (const [path, contents] of outputs) {
     const temporary = join(outDir, `.${process.pid}.${relative(outDir, path)}`);
     writeFileSync(temporary, contents);
