@@ -15,17 +15,23 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const vaultRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = join(vaultRoot, 'dist');
-export const BUNDLE = join(outDir, 'webkey-vault.mjs');
-/** The source files the bundle was built from, to tell whether it is stale. */
-const INPUTS = join(outDir, 'webkey-vault.inputs.json');
+const DEFAULT_OUT_DIR = join(vaultRoot, 'dist');
+
+/** The bundle, and the list of source files it was built from (to tell whether it is stale). */
+function files(outDir) {
+  return {
+    bundle: join(outDir, 'webkey-vault.mjs'),
+    inputs: join(outDir, 'webkey-vault.inputs.json'),
+  };
+}
 
 /** True when the bundle exists and no file it was built from changed (or vanished) since. */
-function isFresh() {
-  if (!existsSync(BUNDLE) || !existsSync(INPUTS)) return false;
-  const builtAt = statSync(BUNDLE).mtimeMs;
+function isFresh(outDir) {
+  const { bundle, inputs: inputsFile } = files(outDir);
+  if (!existsSync(bundle) || !existsSync(inputsFile)) return false;
+  const builtAt = statSync(bundle).mtimeMs;
   try {
-    const inputs = JSON.parse(readFileSync(INPUTS, 'utf8'));
+    const inputs = JSON.parse(readFileSync(inputsFile, 'utf8'));
     return inputs.every((file) => statSync(join(vaultRoot, file)).mtimeMs <= builtAt);
   } catch {
     return false;
@@ -38,14 +44,15 @@ function isFresh() {
  * native). Each file is written under a temporary name and renamed, so processes starting at the
  * same moment never load a half-written bundle.
  */
-async function build() {
+async function build(outDir) {
+  const { bundle, inputs: inputsFile } = files(outDir);
   const esbuild = await import('esbuild');
   // A source saved while the build reads the sources must make the bundle stale.
   const startedAt = new Date();
   const result = await esbuild.build({
     absWorkingDir: vaultRoot,
     entryPoints: [join(vaultRoot, 'src', 'cli.ts')],
-    outfile: BUNDLE,
+    outfile: bundle,
     write: false,
     bundle: true,
     platform: 'node',
@@ -72,28 +79,29 @@ async function build() {
   const inputs = Object.keys(result.metafile.inputs);
   const outputs = [
     ...result.outputFiles.map((file) => [file.path, file.contents]),
-    [INPUTS, JSON.stringify(inputs)],
+    [inputsFile, JSON.stringify(inputs)],
   ];
   // The bundle last, after its map and inputs: its presence means the rest is there.
-  outputs.sort(([a], [b]) => Number(a === BUNDLE) - Number(b === BUNDLE));
+  outputs.sort(([a], [b]) => Number(a === bundle) - Number(b === bundle));
   for (const [path, contents] of outputs) {
     const temporary = join(outDir, `.${process.pid}.${relative(outDir, path)}`);
     writeFileSync(temporary, contents);
-    if (path === BUNDLE) utimesSync(temporary, startedAt, startedAt);
+    if (path === bundle) utimesSync(temporary, startedAt, startedAt);
     renameSync(temporary, path);
   }
 }
 
 /**
- * The path of an up-to-date bundle of the vault, building it first when needed; undefined when
- * it cannot be built (esbuild missing, a read-only install), in which case the caller runs the
+ * The path of an up-to-date bundle of the vault in `outDir` (default vault/dist), building it
+ * first when needed; undefined when it cannot be built (esbuild missing, a read-only install), in which case the caller runs the
  * sources through tsx.
  */
-export async function freshBundle() {
-  if (isFresh()) return BUNDLE;
+export async function freshBundle(outDir = DEFAULT_OUT_DIR) {
+  const { bundle } = files(outDir);
+  if (isFresh(outDir)) return bundle;
   try {
-    await build();
-    return BUNDLE;
+    await build(outDir);
+    return bundle;
   } catch (error) {
     process.stderr.write(
       `webkey-vault: running from source, the bundle could not be built: ${error.message}\n`,

@@ -1,0 +1,2 @@
+/** See bundle.js. */
+export function freshBundle(outDir?: string): Promise<string | undefined>;
