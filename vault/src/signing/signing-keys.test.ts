@@ -1,13 +1,19 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IssuedWebkey, WEBKEY_JWT_TYPE } from '@webkey/protocol';
+import { CLIENT_ASSERTION_TYPE, type IssuedWebkey, WEBKEY_JWT_TYPE } from '@webkey/protocol';
 import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli.ts';
 import { systemRandom } from '../deps.ts';
-import { startTestVault, type TestVault, testClock } from '../testing/test-vault.ts';
+import {
+  createTestStorage,
+  startTestVault,
+  type TestStorage,
+  type TestVault,
+  testClock,
+} from '../testing/test-vault.ts';
 import { rotateSigningKey } from './signing-keys.ts';
 
 describe('signing key rotation', () => {
@@ -72,6 +78,68 @@ describe('signing key rotation', () => {
     const later = await (await fetch(`${vault.url}/.well-known/jwks.json`)).json();
     expect(later.keys.map((k: { kid: string }) => k.kid)).toEqual([kid]);
     expect(kidOf(late.key)).toBe(kid);
+  });
+});
+
+describe('a signing key rotated in by another instance', () => {
+  // Two vaults on one database behind one public URL; one rotates, the other has not looked yet.
+  const publicUrl = 'http://localhost:7998';
+  const clock = testClock(Date.now());
+  let storage: TestStorage;
+  let rotating: TestVault;
+  let other: TestVault;
+  let vendor: TestVendor;
+  let customer: VaultCustomer;
+
+  beforeAll(async () => {
+    storage = await createTestStorage('sqlite');
+    const config = { devMode: true, publicUrl };
+    rotating = await startTestVault('sqlite', { storage, clock, config });
+    other = await startTestVault('sqlite', { storage, clock, config });
+    vendor = await TestVendor.start('Two Instance Shop');
+    customer = new VaultCustomer(`http://127.0.0.1:${rotating.port}`, { origin: publicUrl });
+    await customer.signUp();
+    await customer.expect(
+      'PUT',
+      '/api/v1/records/address.home',
+      { lines: ['2 Key St'], locality: 'Rotterdam', country: 'NL' },
+      201,
+    );
+  });
+  afterAll(async () => {
+    await vendor.stop();
+    await rotating.close();
+    await other.close();
+    await storage.dispose();
+  });
+
+  async function redeemAtOther(key: string): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${other.port}/vendor/v1/redeem`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        key,
+        client_assertion_type: CLIENT_ASSERTION_TYPE,
+        client_assertion: await vendor.assertion(publicUrl),
+      }),
+    });
+    return response.status;
+  }
+
+  it('recognises its keys once it has looked again, at most once a second', async () => {
+    await rotateSigningKey(rotating.ctx.db, rotating.ctx.keyring, systemRandom, clock().getTime());
+    await rotating.ctx.signer.reload();
+    const issued = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['address.home'], purpose: 'Rotated elsewhere', uses: 2 },
+      201,
+    );
+    // The other instance read its keys less than a second ago (by its clock): it does not look
+    // again, and refuses the key it cannot place.
+    expect(await redeemAtOther(issued.key)).toBe(403);
+    clock.advance(1500);
+    expect(await redeemAtOther(issued.key)).toBe(200);
   });
 });
 

@@ -101,6 +101,9 @@ export async function rotateSigningKey(
   });
 }
 
+/** Least time between two reads of the keys prompted by an unknown key id. */
+const RELOAD_AFTER_MISS_MS = 1000;
+
 interface LoadedKeys {
   signing: { kid: string; key: CryptoKey };
   jwks: JSONWebKeySet;
@@ -192,14 +195,10 @@ export class VaultSigner {
     try {
       return await verifyWith(keys);
     } catch (error) {
-      // Another instance may have rotated moments ago: look again, at most once per second.
-      if (
-        !(error instanceof joseErrors.JWKSNoMatchingKey) ||
-        this.clock().getTime() - keys.loadedAt < 1000
-      )
-        throw error;
-      await this.reload();
-      return verifyWith(this.#loaded!);
+      const again =
+        error instanceof joseErrors.JWKSNoMatchingKey && (await this.#reloadedAfterMiss(keys));
+      if (!again) throw error;
+      return verifyWith(again);
     }
   }
 
@@ -211,10 +210,19 @@ export class VaultSigner {
     const known = (keys: LoadedKeys) => keys.jwks.keys.some((key) => key.kid === kid);
     const keys = await this.keys();
     if (known(keys)) return true;
-    // Another instance may have rotated moments ago: look again, at most once per second.
-    if (this.clock().getTime() - keys.loadedAt < 1000) return false;
+    const again = await this.#reloadedAfterMiss(keys);
+    return again ? known(again) : false;
+  }
+
+  /**
+   * The keys read again after `keys` lacked a key id: another instance may have rotated moments
+   * ago. At most once a second, so unknown ids cannot make every request read the database;
+   * undefined when `keys` are fresher than that.
+   */
+  async #reloadedAfterMiss(keys: LoadedKeys): Promise<LoadedKeys | undefined> {
+    if (this.clock().getTime() - keys.loadedAt < RELOAD_AFTER_MISS_MS) return undefined;
     await this.reload();
-    return known(this.#loaded!);
+    return this.#loaded;
   }
 
   /** Re-reads the keys now (after a rotation in this process). */
