@@ -24,8 +24,14 @@ export async function withRefusalFloor<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof VaultError && REFUSALS.has(error.code)) {
-      const wait = REFUSAL_FLOOR_MS - (performance.now() - started);
-      if (wait > 0) await sleep(wait);
+      // Timers fire by the event loop's cached clock, up to a millisecond or so early by this
+      // one: wait again until the floor has really passed.
+      for (
+        let wait = REFUSAL_FLOOR_MS - (performance.now() - started);
+        wait > 0;
+        wait = REFUSAL_FLOOR_MS - (performance.now() - started)
+      )
+        await sleep(Math.ceil(wait));
     }
     throw error;
   }
