@@ -74,10 +74,13 @@ export async function openVault(
     { masterKey: config.masterKey, dataDir: config.dataDir },
     random,
   );
-  const database = openDatabase(
-    config.database,
-    deps.writeLock ? { writeLock: deps.writeLock } : {},
-  );
+  const logger = deps.logger ?? jsonLogger(process.stderr, config.logLevel);
+  const database = openDatabase(config.database, {
+    ...(deps.writeLock ? { writeLock: deps.writeLock } : {}),
+    backgroundCheckpoints: {
+      onNotice: (event, reason) => logger.warn(event, { reason }),
+    },
+  });
   try {
     await migrateToLatest(database.db, database.engine);
   } catch (error) {
@@ -95,7 +98,7 @@ export async function openVault(
     keyring,
     clock,
     random,
-    logger: deps.logger ?? jsonLogger(process.stderr, config.logLevel),
+    logger,
     origin,
     rpId: new URL(origin).hostname,
     sessionTtlMs: config.sessionTtlSeconds * 1000,

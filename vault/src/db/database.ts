@@ -4,6 +4,10 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
+import {
+  type BackgroundCheckpointOptions,
+  startBackgroundCheckpoints,
+} from './background-checkpoints.ts';
 import { alreadyDurable, type Durability, GroupCommit } from './group-commit.ts';
 import type { Database, Engine } from './schema.ts';
 import { ImmediateSqliteDialect } from './sqlite-dialect.ts';
@@ -44,6 +48,11 @@ export function openDatabase(
   options: {
     /** SQLite: taken around writes, when other processes write the same file (see WriteLock). */
     writeLock?: WriteLock;
+    /**
+     * SQLite: checkpoint the WAL in a worker thread, not in the writer's commits (see
+     * background-checkpoints.ts). For a serving vault; one-off commands need not start a thread.
+     */
+    backgroundCheckpoints?: BackgroundCheckpointOptions;
   } = {},
 ): VaultDatabase {
   if (config.kind === 'sqlite') {
@@ -67,11 +76,17 @@ export function openDatabase(
         ...(options.writeLock ? { writeLock: options.writeLock } : {}),
       }),
     });
+    const checkpoints =
+      options.backgroundCheckpoints &&
+      startBackgroundCheckpoints(sqlite, config.file, options.backgroundCheckpoints);
     return {
       db,
       engine: 'sqlite',
       durability: new GroupCommit(`${config.file}-wal`),
-      close: () => db.destroy(),
+      close: async () => {
+        await checkpoints?.close();
+        await db.destroy();
+      },
     };
   }
   if (config.schema !== undefined && !SCHEMA_NAME.test(config.schema)) {

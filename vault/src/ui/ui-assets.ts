@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join } from 'node:path';
+import { packageFolder, vaultFolder } from '../package-folder.ts';
 
 /** One file the web app serves, read once at start. */
 export interface UiAsset {
@@ -19,23 +19,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
 };
 
-/**
- * The folder of the installed package `name`: up from `start` (a file inside it) to the folder
- * whose package.json names it.
- */
-function packageFolder(start: string, name: string): string {
-  let dir = dirname(start);
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name)
-      return dir;
-    if (dirname(dir) === dir) throw new Error(`cannot find the folder of ${name}`);
-    dir = dirname(dir);
-  }
-}
-
 /** The web app's files: found from the vault's package, so the bundled vault finds them too. */
-const uiFolder = join(packageFolder(fileURLToPath(import.meta.url), '@webkey/vault'), 'src', 'ui');
+const uiFolder = join(vaultFolder(), 'src', 'ui');
 
 /** The name the browser bundle of @simplewebauthn/browser is served under. */
 export const WEBAUTHN_BUNDLE = 'simplewebauthn-browser.js';
