@@ -29,6 +29,8 @@ function pnpmCommand(): [string, string[]] {
 const plainEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
 
 interface Manifest {
+  main: string;
+  types: string;
   dependencies?: Record<string, string>;
   exports: Record<string, { types: string; default: string }>;
   bin?: Record<string, string>;
@@ -99,6 +101,9 @@ describe('the packed SDK', () => {
   it('exports compiled JavaScript with declarations, and ships no sources or tests', () => {
     for (const [name, manifest] of Object.entries(manifests)) {
       const files = packedFiles[name]!;
+      // For tools that read main and types rather than exports (TypeScript's node10 resolution).
+      expect(manifest.main).toBe(manifest.exports['.']!.default);
+      expect(manifest.types).toBe(manifest.exports['.']!.types);
       for (const target of Object.values(manifest.exports)) {
         expect(files).toContain(target.default.replace(/^\.\//, ''));
         expect(files).toContain(target.types.replace(/^\.\//, ''));
