@@ -56,6 +56,15 @@ describe('loadConfig', () => {
     expect(trustedProxies?.networks).toEqual(['10.0.0.0/8', '192.168.1.5/32', 'fd00::/8']);
     expect(trustedProxies?.has('10.20.30.40')).toBe(true);
     expect(trustedProxies?.has('192.168.1.6')).toBe(false);
+    expect(trustedProxies?.header).toBe('x-forwarded-for');
+  });
+
+  it('reads the header the trusted proxies write', () => {
+    const { trustedProxies } = loadConfig({
+      WEBKEY_TRUSTED_PROXIES: '10.0.0.0/8',
+      WEBKEY_FORWARDED_HEADER: 'forwarded',
+    });
+    expect(trustedProxies?.header).toBe('forwarded');
   });
 
   it('ignores unrelated variables and empty values', () => {
@@ -74,6 +83,7 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'mysql://db/vault' }, /DATABASE_URL/],
     [{ WEBKEY_TRUSTED_PROXIES: '10.0.0.0/33' }, /WEBKEY_TRUSTED_PROXIES: .*10\.0\.0\.0\/33/],
     [{ WEBKEY_TRUSTED_PROXIES: 'proxy.internal' }, /WEBKEY_TRUSTED_PROXIES/],
+    [{ WEBKEY_FORWARDED_HEADER: 'x-real-ip' }, /WEBKEY_FORWARDED_HEADER/],
     [{ WEBKEY_PROT: '8080' }, /unknown variable\(s\) WEBKEY_PROT/],
   ];
   it.each(bad)('refuses %o with a message naming the variable', (environment, message) => {

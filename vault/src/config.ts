@@ -2,6 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from './deps.ts';
 import {
+  type ForwardingHeader,
   NO_TRUSTED_PROXIES,
   parseTrustedProxies,
   type TrustedProxies,
@@ -51,6 +52,7 @@ const environmentSchema = z.strictObject({
   WEBKEY_DEV: booleanText.default(false),
   WEBKEY_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   WEBKEY_TRUSTED_PROXIES: z.string().optional(),
+  WEBKEY_FORWARDED_HEADER: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for'),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'only postgres:// URLs are supported; leave unset for SQLite')
@@ -106,15 +108,15 @@ export function loadConfig(
     sessionTtlSeconds: env.WEBKEY_SESSION_TTL_SECONDS,
     devMode: env.WEBKEY_DEV,
     logLevel: env.WEBKEY_LOG_LEVEL,
-    trustedProxies: trustedProxiesFrom(env.WEBKEY_TRUSTED_PROXIES),
+    trustedProxies: trustedProxiesFrom(env.WEBKEY_TRUSTED_PROXIES, env.WEBKEY_FORWARDED_HEADER),
   };
   return Object.freeze(config);
 }
 
-function trustedProxiesFrom(text: string | undefined): TrustedProxies {
+function trustedProxiesFrom(text: string | undefined, header: ForwardingHeader): TrustedProxies {
   if (text === undefined) return NO_TRUSTED_PROXIES;
   try {
-    return parseTrustedProxies(text);
+    return parseTrustedProxies(text, header);
   } catch (error) {
     throw new ConfigError(
       `Invalid configuration: WEBKEY_TRUSTED_PROXIES: ${(error as Error).message}`,

@@ -64,6 +64,30 @@ describe('clientAddress', () => {
     expect(clientAddress(peer, forwardedFor, proxies)).toBe(client);
   });
 
+  const forwardedProxies = parseTrustedProxies('10.0.0.0/8, 2001:db8::/32', 'forwarded');
+
+  it.each([
+    // [peer, Forwarded, client]
+    ['203.0.113.7', 'for=6.6.6.6', '203.0.113.7'], // the peer is no proxy: the header is anyone's
+    ['10.0.0.2', 'for=203.0.113.7', '203.0.113.7'],
+    ['10.0.0.2', 'for=203.0.113.7;proto=https;by=10.0.0.2', '203.0.113.7'],
+    ['10.0.0.2', 'proto=https;For=203.0.113.7', '203.0.113.7'], // parameter names are case-blind
+    ['10.0.0.2', 'for=6.6.6.6, for=203.0.113.7', '203.0.113.7'], // a prepended lie is not read
+    ['10.0.0.2', 'for=6.6.6.6,for=203.0.113.7, for=10.0.0.9', '203.0.113.7'],
+    ['10.0.0.2', 'for="203.0.113.7:4711"', '203.0.113.7'],
+    ['10.0.0.2', 'for="[2001:db9::7]:4711"', '2001:db9::7'],
+    ['10.0.0.2', 'for="[2001:db9::7]"', '2001:db9::7'],
+    ['10.0.0.2', 'for=6.6.6.6;host="a,b", for=203.0.113.7', '203.0.113.7'], // comma in quotes
+    ['10.0.0.2', 'for=6.6.6.6;host="a\\",b", for=203.0.113.7', '203.0.113.7'], // escaped quote
+    ['10.0.0.2', 'for=unknown', '10.0.0.2'], // not an address: stop at the proxy that wrote it
+    ['10.0.0.2', 'for=_hidden, for=10.0.0.9', '10.0.0.9'],
+    ['10.0.0.2', 'for=6.6.6.6, proto=https', '10.0.0.2'], // an element without for
+    ['10.0.0.2', 'for="203.0.113.7', '10.0.0.2'], // unterminated quote
+    ['10.0.0.2', '203.0.113.7', '10.0.0.2'], // X-Forwarded-For syntax is no Forwarded element
+  ] as const)('peer %s, Forwarded %j: %s', (peer, forwarded, client) => {
+    expect(clientAddress(peer, forwarded, forwardedProxies)).toBe(client);
+  });
+
   it('has no address for a request without a socket', () => {
     expect(clientAddress(null, '203.0.113.7', proxies)).toBeNull();
   });
@@ -73,21 +97,29 @@ describe('client addresses over HTTP', () => {
   const clock = testClock(Date.now());
   let direct: TestVault;
   let proxied: TestVault;
+  let forwardedProxied: TestVault;
   const vendors: TestVendor[] = [];
 
   beforeAll(async () => {
-    [direct, proxied] = await Promise.all([
+    [direct, proxied, forwardedProxied] = await Promise.all([
       startTestVault('sqlite', { clock, config: { devMode: true } }),
       startTestVault('sqlite', {
         clock,
         config: { devMode: true, trustedProxies: parseTrustedProxies('127.0.0.1') },
+      }),
+      startTestVault('sqlite', {
+        clock,
+        config: {
+          devMode: true,
+          trustedProxies: parseTrustedProxies('127.0.0.1', 'forwarded'),
+        },
       }),
     ]);
     for (const name of ['First', 'Second', 'Third']) vendors.push(await TestVendor.start(name));
   });
   afterAll(async () => {
     await Promise.all(vendors.map((vendor) => vendor.stop()));
-    await Promise.all([direct?.dispose(), proxied?.dispose()]);
+    await Promise.all([direct?.dispose(), proxied?.dispose(), forwardedProxied?.dispose()]);
   });
 
   async function customerWithKey(vault: TestVault): Promise<[VaultCustomer, IssuedWebkey]> {
@@ -145,6 +177,20 @@ describe('client addresses over HTTP', () => {
       },
     );
     expect(answer.status).toBe(200);
+    expect((await redeemedFrom(customer)).ip).toBe('203.0.113.7');
+  });
+
+  it('reads only the header the proxies are configured to write', async () => {
+    const both = {
+      headers: { 'x-forwarded-for': '198.51.100.9', forwarded: 'for=203.0.113.7;proto=https' },
+    };
+    const [xffCustomer, xffKey] = await customerWithKey(proxied);
+    expect((await vendors[0]!.redeem(proxied.url, { key: xffKey.key }, both)).status).toBe(200);
+    expect((await redeemedFrom(xffCustomer)).ip).toBe('198.51.100.9');
+    const [customer, key] = await customerWithKey(forwardedProxied);
+    expect((await vendors[0]!.redeem(forwardedProxied.url, { key: key.key }, both)).status).toBe(
+      200,
+    );
     expect((await redeemedFrom(customer)).ip).toBe('203.0.113.7');
   });
 

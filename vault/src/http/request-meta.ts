@@ -7,7 +7,7 @@ import { clientAddress, NO_TRUSTED_PROXIES } from './client-address.ts';
 /**
  * Where a request came from, for the audit log and the per-address short-code budget: the
  * connection's peer, or, when the peer is a configured trusted proxy, the client it names in
- * X-Forwarded-For (see clientAddress); and the user agent.
+ * its forwarding header (see clientAddress); and the user agent.
  */
 export function requestMeta(c: Context<AppEnv>): RequestMeta {
   let peer: string | null = null;
@@ -16,10 +16,7 @@ export function requestMeta(c: Context<AppEnv>): RequestMeta {
   } catch {
     // Requests built in-process (app.request in tests) have no socket.
   }
-  const ip = clientAddress(
-    peer,
-    c.req.header('x-forwarded-for'),
-    c.get('trustedProxies') ?? NO_TRUSTED_PROXIES,
-  );
+  const trusted = c.get('trustedProxies') ?? NO_TRUSTED_PROXIES;
+  const ip = clientAddress(peer, c.req.header(trusted.header), trusted);
   return { ip, userAgent: c.req.header('user-agent') ?? null };
 }
