@@ -16,7 +16,8 @@ import { vaultFolder } from '../package-folder.ts';
  *
  * Under writes that never pause that restart may not come, so the WAL would only grow. Past
  * `maxWalFrames` the writer checkpoints in its commits again (the default, blocking way) until
- * the WAL has restarted; and if the worker fails, the writer goes back to checkpointing itself.
+ * the WAL has restarted; and if the worker fails (a checkpoint that throws ends it), the writer
+ * goes back to checkpointing itself.
  *
  * @example
  * const checkpoints = startBackgroundCheckpoints(writer, 'vault.sqlite', { onNotice: log });
@@ -67,15 +68,8 @@ export function startBackgroundCheckpoints(
     checkpointInline(true, reason);
     worker.postMessage('close');
   };
-  worker.on('message', (message: { walFrames?: number; error?: string }) => {
-    if (closing) return;
-    if (message.error !== undefined) takeBack(`checkpoint failed: ${message.error}`);
-    else if (message.walFrames !== undefined) {
-      checkpointInline(
-        message.walFrames >= maxWalFrames,
-        `the WAL holds ${message.walFrames} pages`,
-      );
-    }
+  worker.on('message', ({ walFrames }: { walFrames: number }) => {
+    if (!closing) checkpointInline(walFrames >= maxWalFrames, `the WAL holds ${walFrames} pages`);
   });
   worker.on('error', (error) => takeBack(`checkpoint worker failed: ${error.message}`));
   worker.on('exit', (code) => takeBack(`checkpoint worker exited with ${code}`));

@@ -6,15 +6,12 @@ import SQLite from 'better-sqlite3';
 
 const db = new SQLite(workerData.file, { fileMustExist: true });
 
-// PASSIVE never waits for the writer or readers: it copies what it can and lets them run.
+// PASSIVE never waits for the writer or readers: it copies what it can and lets them run. A
+// checkpoint that fails throws out of the worker, and the writer takes checkpoints back.
 const timer = setInterval(() => {
-  try {
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    // busy: another connection (another vault process) is checkpointing; its turn tells nothing.
-    if (result.busy === 0) parentPort.postMessage({ walFrames: result.log });
-  } catch (error) {
-    parentPort.postMessage({ error: error instanceof Error ? error.message : String(error) });
-  }
+  const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+  // busy: another connection (another vault process) is checkpointing; its turn tells nothing.
+  if (result.busy === 0) parentPort.postMessage({ walFrames: result.log });
 }, workerData.intervalMs);
 
 parentPort.on('message', (message) => {
