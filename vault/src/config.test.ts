@@ -84,6 +84,10 @@ describe('loadConfig', () => {
     [{ WEBKEY_TRUSTED_PROXIES: '10.0.0.0/33' }, /WEBKEY_TRUSTED_PROXIES: .*10\.0\.0\.0\/33/],
     [{ WEBKEY_TRUSTED_PROXIES: 'proxy.internal' }, /WEBKEY_TRUSTED_PROXIES/],
     [{ WEBKEY_FORWARDED_HEADER: 'x-real-ip' }, /WEBKEY_FORWARDED_HEADER/],
+    [
+      { WEBKEY_FORWARDED_HEADER: 'forwarded' },
+      /WEBKEY_FORWARDED_HEADER needs WEBKEY_TRUSTED_PROXIES/,
+    ],
     [{ WEBKEY_PROT: '8080' }, /unknown variable\(s\) WEBKEY_PROT/],
   ];
   it.each(bad)('refuses %o with a message naming the variable', (environment, message) => {

@@ -52,7 +52,7 @@ const environmentSchema = z.strictObject({
   WEBKEY_DEV: booleanText.default(false),
   WEBKEY_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   WEBKEY_TRUSTED_PROXIES: z.string().optional(),
-  WEBKEY_FORWARDED_HEADER: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for'),
+  WEBKEY_FORWARDED_HEADER: z.enum(['x-forwarded-for', 'forwarded']).optional(),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'only postgres:// URLs are supported; leave unset for SQLite')
@@ -113,8 +113,19 @@ export function loadConfig(
   return Object.freeze(config);
 }
 
-function trustedProxiesFrom(text: string | undefined, header: ForwardingHeader): TrustedProxies {
-  if (text === undefined) return NO_TRUSTED_PROXIES;
+function trustedProxiesFrom(
+  text: string | undefined,
+  header: ForwardingHeader | undefined,
+): TrustedProxies {
+  if (text === undefined) {
+    // A header without proxies to believe it would be read from nobody: a mistake, not a choice.
+    if (header !== undefined) {
+      throw new ConfigError(
+        'Invalid configuration: WEBKEY_FORWARDED_HEADER needs WEBKEY_TRUSTED_PROXIES, the proxies that write it',
+      );
+    }
+    return NO_TRUSTED_PROXIES;
+  }
   try {
     return parseTrustedProxies(text, header);
   } catch (error) {
