@@ -85,6 +85,50 @@ describe('background checkpoints', () => {
     expect(statSync(`${file}-wal`).size).toBeLessThan(8 * 1024 * 1024);
   });
 
+  it.each([
+    { restart: true, walMb: (mb: number) => expect(mb).toBeLessThan(6) },
+    // The control: with PASSIVE checkpoints alone the WAL holds nearly every page written.
+    { restart: false, walMb: (mb: number) => expect(mb).toBeGreaterThan(12) },
+  ])(
+    'keep the WAL small under commits that never pause, by restarting it (restart: $restart)',
+    async ({ restart, walMb }) => {
+      const { writer, file } = writerOnFreshFile();
+      start(writer, file, {
+        restartFrames: restart ? 250 : Number.MAX_SAFE_INTEGER,
+        maxWalFrames: Number.MAX_SAFE_INTEGER,
+      });
+      // About 24 MB of rows, a commit every millisecond or so for a few seconds.
+      for (let i = 0; i < 3000; i++) {
+        insert(writer, 2, 4000);
+        await new Promise((resolve) => setImmediate(resolve));
+        if (i % 2 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      walMb(statSync(`${file}-wal`).size / 1024 / 1024);
+    },
+  );
+
+  it('never hold writes back for a reader that keeps an older snapshot (no RESTART while one does)', async () => {
+    const { writer, file } = writerOnFreshFile();
+    writer.pragma('busy_timeout = 5000');
+    start(writer, file, { restartFrames: 20, restartWaitMs: 50 });
+    insert(writer, 50, 1000);
+    const reader = new SQLite(file, { readonly: true });
+    cleanups.push(() => reader.close());
+    reader.exec('begin');
+    reader.prepare('select count(*) from rows').get();
+    // With the reader in, a RESTART every 10 ms would hold each write back for up to 50 ms.
+    let writing = 0;
+    const started = performance.now();
+    while (performance.now() - started < 1500) {
+      const before = performance.now();
+      insert(writer, 1, 1000);
+      writing += performance.now() - before;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    reader.exec('commit');
+    expect(writing).toBeLessThan(300);
+  });
+
   it('hand checkpoints back to the writer past maxWalFrames, and take them again after the WAL restarts', async () => {
     const { writer, file } = writerOnFreshFile();
     const notices: string[] = [];

@@ -14,7 +14,12 @@ import { vaultFolder } from '../package-folder.ts';
  * copies what no reader still needs and never blocks the writer. SQLite restarts the WAL from
  * its beginning when a write starts after a complete checkpoint.
  *
- * Under writes that never pause that restart may not come, so the WAL would only grow. Past
+ * Under commits that never pause that restart does not come (each PASSIVE ends behind the latest
+ * commit), so past `restartFrames` the worker follows its PASSIVE checkpoint with a RESTART one:
+ * it holds back new writes while it copies the little committed since and waits for readers to
+ * leave the WAL, and the next write starts the WAL again (here 0.1 to 5 ms, once or twice a
+ * second under full load, where the WAL otherwise grows by megabytes a second). Should that not
+ * keep up, past
  * `maxWalFrames` the writer checkpoints in its commits again (the default, blocking way) until
  * the WAL has restarted; and if the worker fails (a checkpoint that throws ends it), the writer
  * goes back to checkpointing itself.
@@ -31,6 +36,17 @@ export interface BackgroundCheckpoints {
 export interface BackgroundCheckpointOptions {
   /** How often the worker checkpoints, ms; default 100. */
   intervalMs?: number;
+  /**
+   * WAL size, in pages, past which the worker restarts the WAL (a RESTART checkpoint, which holds
+   * back new writes for as long as it copies what was committed since its PASSIVE one);
+   * default 2000 (8 MB).
+   */
+  restartFrames?: number;
+  /**
+   * How long a RESTART checkpoint waits for its moment before it gives up for a turn, ms
+   * (default 20): first for the writer, then, writes held back, for readers to leave the WAL.
+   */
+  restartWaitMs?: number;
   /** WAL size, in pages, past which the writer checkpoints itself again; default 8000 (32 MB). */
   maxWalFrames?: number;
   /** Told when the writer takes checkpoints back, and why. */
@@ -57,7 +73,12 @@ export function startBackgroundCheckpoints(
   };
   writer.pragma('wal_autocheckpoint = 0');
   const worker = new Worker(WORKER_FILE, {
-    workerData: { file, intervalMs: options.intervalMs ?? 100 },
+    workerData: {
+      file,
+      intervalMs: options.intervalMs ?? 100,
+      restartFrames: options.restartFrames ?? 2000,
+      restartWaitMs: options.restartWaitMs ?? 20,
+    },
   });
   worker.unref();
   let closing = false;
