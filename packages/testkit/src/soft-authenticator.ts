@@ -27,6 +27,10 @@ export interface SoftAuthenticatorOptions {
   counterStart?: number;
   /** Set the BE (backup eligible) flag, making credentials "multiDevice". Default `false`. */
   backupEligible?: boolean;
+  /** Set the BS (backed up) flag; meaningful only with `backupEligible`. Default `false`. */
+  backupState?: boolean;
+  /** Length of new credential ids, bytes (1 to 65535). Default 32. */
+  credentialIdBytes?: number;
 }
 
 /**
@@ -75,6 +79,7 @@ interface CredentialRecord extends StoredCredential {
 const FLAG_UP = 0x01;
 const FLAG_UV = 0x04;
 const FLAG_BE = 0x08;
+const FLAG_BS = 0x10;
 const FLAG_AT = 0x40;
 const COSE_ALG_ES256 = -7;
 const MAX_COUNTER = 0xffff_ffff;
@@ -140,8 +145,12 @@ export class SoftAuthenticator {
   userVerification: boolean;
   /** Whether the next ceremonies report user presence (UP). */
   userPresence: boolean;
+  /** Whether the next ceremonies report the credential backup eligible (BE). */
+  backupEligible: boolean;
+  /** Whether the next ceremonies report the credential backed up (BS). */
+  backupState: boolean;
   readonly #counterStart: number;
-  readonly #backupEligible: boolean;
+  readonly #credentialIdBytes: number;
   readonly #records = new Map<string, CredentialRecord>();
 
   /**
@@ -152,7 +161,15 @@ export class SoftAuthenticator {
     this.userVerification = options.userVerification ?? true;
     this.userPresence = options.userPresence ?? true;
     this.#counterStart = checkCounter(options.counterStart ?? 0);
-    this.#backupEligible = options.backupEligible ?? false;
+    this.backupEligible = options.backupEligible ?? false;
+    this.backupState = options.backupState ?? false;
+    this.#credentialIdBytes = options.credentialIdBytes ?? 32;
+    if (
+      !Number.isInteger(this.#credentialIdBytes) ||
+      this.#credentialIdBytes < 1 ||
+      this.#credentialIdBytes > 0xffff
+    )
+      throw new RangeError('credentialIdBytes must be an integer from 1 to 65535');
   }
 
   /**
@@ -200,7 +217,7 @@ export class SoftAuthenticator {
       ]),
     );
 
-    const credentialId = randomBytes(32);
+    const credentialId = randomBytes(this.#credentialIdBytes);
     const id = credentialId.toString('base64url');
     const counter = this.#counterStart;
 
@@ -334,7 +351,8 @@ export class SoftAuthenticator {
     let flags = extraFlags;
     if (this.userPresence) flags |= FLAG_UP;
     if (this.userVerification) flags |= FLAG_UV;
-    if (this.#backupEligible) flags |= FLAG_BE;
+    if (this.backupEligible) flags |= FLAG_BE;
+    if (this.backupState) flags |= FLAG_BS;
     const tail = Buffer.alloc(5);
     tail.writeUInt8(flags, 0);
     tail.writeUInt32BE(counter, 1);

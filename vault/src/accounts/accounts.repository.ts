@@ -43,12 +43,12 @@ export async function advancePasskeyCounter(
   db: Db,
   id: string,
   expectedCounter: number,
-  newCounter: number,
+  now: { counter: number; backedUp: boolean },
   usedAt: number,
 ): Promise<boolean> {
   const result = await db
     .updateTable('passkeys')
-    .set({ counter: newCounter, last_used_at: usedAt })
+    .set({ counter: now.counter, backed_up: now.backedUp ? 1 : 0, last_used_at: usedAt })
     .where('id', '=', id)
     .where('counter', '=', expectedCounter)
     .executeTakeFirst();

@@ -71,6 +71,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
     );
     const result = await finishSignIn(ctx, response, requestMeta(c), cookie.read(c));
     cookie.write(c, result.session);
+    c.header('cache-control', 'no-store');
     return c.json({ sessionExpiresAt: result.session.expiresAt });
   });
 
@@ -84,8 +85,15 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/auth/recover/verify', async (c) => {
     const body = await readJson(c, registrationBody);
-    const result = await finishRecovery(ctx, body.response, body.passkeyName, requestMeta(c));
+    const result = await finishRecovery(
+      ctx,
+      body.response,
+      body.passkeyName,
+      requestMeta(c),
+      cookie.read(c),
+    );
     cookie.write(c, result.session);
+    c.header('cache-control', 'no-store');
     return c.json({ sessionExpiresAt: result.session.expiresAt });
   });
 

@@ -89,6 +89,28 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
       expect(answer.headers.get('cache-control')).toBe('no-store');
     });
 
+    it.each([
+      [1023, 201],
+      [1024, 400],
+    ])('takes credential ids of up to 1023 bytes (%i bytes: %i)', async (bytes, status) => {
+      const before = await countRows(vault, 'passkeys');
+      const device = new SoftAuthenticator({ credentialIdBytes: bytes });
+      const options = await signUpOptions(new VaultCustomer(vault.url));
+      const response = await device.createCredential(options, { origin: vault.origin });
+      const answer = await new VaultCustomer(vault.url).request(
+        'POST',
+        '/api/v1/auth/sign-up/verify',
+        { response },
+      );
+      if (status === 400) {
+        expectProblem(answer, 400, 'passkey_refused');
+        expect(await countRows(vault, 'passkeys')).toBe(before);
+      } else {
+        expect(answer.status).toBe(201);
+        expect(await countRows(vault, 'passkeys')).toBe(before + 1);
+      }
+    });
+
     it('stores the session id hashed, never as sent in the cookie', async () => {
       const ada = new VaultCustomer(vault.url);
       await ada.signUp();
@@ -212,6 +234,7 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
       const before = ada.cookie;
       const answer = await ada.signIn();
       expect(answer.status).toBe(200);
+      expect(answer.headers.get('cache-control')).toBe('no-store');
       expect(ada.cookie).toBeDefined();
       expect(ada.cookie).not.toBe(before);
       const stale = new VaultCustomer(vault.url);
@@ -230,6 +253,48 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
         .executeTakeFirstOrThrow();
       expect(row.counter).toBe(ada.authenticator.credentials[0]!.counter);
       expect(row.last_used_at).not.toBeNull();
+    });
+
+    it('records the backup state the passkey reports at sign-in', async () => {
+      const device = new SoftAuthenticator({ backupEligible: true });
+      const bea = new VaultCustomer(vault.url, { authenticator: device });
+      await bea.signUp();
+      const backedUp = () =>
+        vault.ctx.db
+          .selectFrom('passkeys')
+          .select(['backed_up', 'device_type'])
+          .where('id', '=', device.credentials[0]!.id)
+          .executeTakeFirstOrThrow();
+      expect(await backedUp()).toEqual({ backed_up: 0, device_type: 'multiDevice' });
+      device.backupState = true;
+      expect((await bea.signIn()).status).toBe(200);
+      expect(await backedUp()).toEqual({ backed_up: 1, device_type: 'multiDevice' });
+    });
+
+    it.each([
+      ['a multi-device passkey that signs in as single-device', true],
+      ['a single-device passkey that signs in as multi-device', false],
+    ])('refuses %s: backup eligibility never changes', async (_name, eligible) => {
+      const device = new SoftAuthenticator({ backupEligible: eligible });
+      const cyd = new VaultCustomer(vault.url, { authenticator: device });
+      await cyd.signUp();
+      device.backupEligible = !eligible;
+      const counter = await vault.ctx.db
+        .selectFrom('passkeys')
+        .select('counter')
+        .where('id', '=', device.credentials[0]!.id)
+        .executeTakeFirstOrThrow();
+      const customer = new VaultCustomer(vault.url, { authenticator: device });
+      expectProblem(await customer.signIn(), 400, 'passkey_refused');
+      expect(customer.cookie).toBeUndefined();
+      // Nothing stored changed: the counter did not advance.
+      expect(
+        await vault.ctx.db
+          .selectFrom('passkeys')
+          .select('counter')
+          .where('id', '=', device.credentials[0]!.id)
+          .executeTakeFirstOrThrow(),
+      ).toEqual(counter);
     });
 
     type Tamper = (r: AuthenticationResponseJSON) => AuthenticationResponseJSON;
@@ -252,6 +317,14 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
         }),
       ],
       ['inconsistent ids', (r) => ({ ...r, rawId: Buffer.alloc(32, 1).toString('base64url') })],
+      [
+        // Sign-in names no account beforehand: the user handle is how the account is known.
+        'no user handle',
+        (r) => {
+          const { userHandle: _dropped, ...response } = r.response;
+          return { ...r, response };
+        },
+      ],
     ];
     it.each(tamperings)('refuses %s', async (_name, tamper) => {
       const customer = new VaultCustomer(vault.url, { authenticator: ada.authenticator });
@@ -583,6 +656,28 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
 
       const reuse = await recover(code);
       expectProblem(reuse.answer, 400, 'recovery_code_refused');
+    });
+
+    it('ends the session the browser presented, even of another account', async () => {
+      const ann = new VaultCustomer(vault.url);
+      await ann.signUp();
+      const annCookie = ann.cookie!;
+      const { recoveryCodes } = await new VaultCustomer(vault.url).signUp();
+      // Someone recovers their account in a browser where Ann is signed in.
+      const device = new SoftAuthenticator();
+      const browser = new VaultCustomer(vault.url, { authenticator: device });
+      browser.cookie = annCookie;
+      const options = await browser.expect<PublicKeyCredentialCreationOptionsJSON>(
+        'POST',
+        '/api/v1/auth/recover/options',
+        { code: recoveryCodes[0] },
+      );
+      const response = await device.createCredential(options, { origin: vault.origin });
+      const answer = await browser.request('POST', '/api/v1/auth/recover/verify', { response });
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('cache-control')).toBe('no-store');
+      expect(browser.cookie).not.toBe(annCookie);
+      expectProblem(await ann.request('GET', '/api/v1/auth/session'), 401, 'unauthenticated');
     });
 
     it('refuses an unknown code', async () => {

@@ -48,6 +48,8 @@ export async function finishRecovery(
   response: RegistrationResponseJSON,
   passkeyName: string,
   meta: RequestMeta,
+  /** The session the browser presented, if any: it ends too, whichever account it was of. */
+  previousSessionSecret?: string,
 ): Promise<{ customerId: string; session: NewSession }> {
   const challenge = await takeChallenge(ctx, response, 'recover');
   const customerId = challenge.customer_id;
@@ -63,7 +65,7 @@ export async function finishRecovery(
       if (!(await useRecoveryCode(trx, codeId, ctx.clock().getTime()))) throw codeRefused();
       await insertPasskey(trx, passkey);
       await deleteCustomerSessions(trx, customerId);
-      const session = await startSession(ctx, trx, customerId);
+      const session = await startSession(ctx, trx, customerId, previousSessionSecret);
       await appendAudit(ctx, scope, { event: 'signed_in', meta, reason: 'recovery_code' });
       return { customerId, session };
     });

@@ -49,11 +49,18 @@ export async function finishSignIn(
   }
   const customer = await findCustomer(ctx.db, passkey.customer_id);
   if (!customer) throw passkeyRefused('This passkey is not registered with this vault.');
+  // Step 6: a sign-in that named no account beforehand (a discoverable credential) learns the
+  // account from the user handle, which must then be present; when present it must match.
   const userHandle = response.response.userHandle;
+  if (userHandle === undefined && challenge.customer_id === null) {
+    throw passkeyRefused('The passkey did not name its account (no user handle).');
+  }
   if (userHandle !== undefined && userHandle !== customer.user_handle) {
     throw passkeyRefused('This passkey belongs to another account.');
   }
   let newCounter: number;
+  let backedUp: boolean;
+  let deviceType: string;
   try {
     const verification = await verifyAuthenticationResponse({
       response,
@@ -69,17 +76,22 @@ export async function finishSignIn(
       },
     });
     if (!verification.verified) throw new Error('not verified');
-    newCounter = verification.authenticationInfo.newCounter;
+    ({ newCounter, credentialBackedUp: backedUp } = verification.authenticationInfo);
+    deviceType = verification.authenticationInfo.credentialDeviceType;
   } catch (error) {
     throw passkeyRefused('The passkey signature could not be verified.', error);
   }
+  // Step 22: backup eligibility (a multi-device passkey) is fixed at registration; the backup
+  // state may change and is recorded.
+  if (deviceType !== passkey.device_type)
+    throw passkeyRefused('The passkey no longer matches how it was registered.');
   const now = ctx.clock().getTime();
   return inCustomerTransaction(ctx, passkey.customer_id, async (scope) => {
     const advanced = await advancePasskeyCounter(
       scope.trx,
       passkey.id,
       passkey.counter,
-      newCounter,
+      { counter: newCounter, backedUp },
       now,
     );
     if (!advanced) throw passkeyRefused('The passkey was used concurrently; try again.');

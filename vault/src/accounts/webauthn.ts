@@ -160,10 +160,12 @@ export async function registrationOptions(
   });
 }
 
+const MAX_CREDENTIAL_ID_BYTES = 1023;
+
 /**
  * Verifies a registration response against its consumed challenge (WebAuthn L3 section 7.1:
- * type, challenge, origin, RP id hash, UP and UV flags, algorithm, attestation "none") and
- * returns the passkey row to store.
+ * type, challenge, origin, RP id hash, UP and UV flags, algorithm, attestation "none", the
+ * credential id's length) and returns the passkey row to store.
  */
 export async function verifyRegistration(
   ctx: VaultContext,
@@ -187,6 +189,9 @@ export async function verifyRegistration(
   if (!verification.verified)
     throw passkeyRefused('The passkey registration could not be verified.');
   const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
+  // WebAuthn L3 section 7.1 step 26: longer credential ids are refused.
+  if (Buffer.from(credential.id, 'base64url').length > MAX_CREDENTIAL_ID_BYTES)
+    throw passkeyRefused('The passkey credential id is too long.');
   const now = ctx.clock().getTime();
   return {
     id: credential.id,
