@@ -77,7 +77,8 @@ async function verifyDeposit(
  * the customer's inbox, under a standing grant that allows that kind. Depositing the same `ref`
  * again makes a new version: a vendor amends its own records and can touch nothing else. The
  * customer accepts or discards it later. Audited in the same transaction; refusals (revoked,
- * expired, another vendor's grant, a kind not granted) get the one grant refusal.
+ * expired, another vendor's grant, a kind not granted) get the one grant refusal. When it fails
+ * the caller spends the vendor's assertion (spendingAssertion).
  *
  * @example
  * const receipt = await depositRecord(ctx, vendor, signedDeposit, meta);
@@ -90,10 +91,7 @@ export async function depositRecord(
 ): Promise<DepositResponse> {
   const claims = await verifyDeposit(ctx, vendor, signed);
   const grant = await findGrant(ctx.db, claims.grant);
-  if (!grant) {
-    await recordAssertion(ctx.db, vendor);
-    throw new VaultError('grant_refused', { privateDetail: 'deposit: unknown grant' });
-  }
+  if (!grant) throw new VaultError('grant_refused', { privateDetail: 'deposit: unknown grant' });
   try {
     return await inCustomerTransaction(ctx, grant.customer_id, async (scope) => {
       await recordAssertion(scope.trx, vendor);

@@ -5,7 +5,7 @@ import type { VaultContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
 import { requestMeta } from '../http/request-meta.ts';
-import { authenticateVendor } from '../vendors/authenticate-vendor.ts';
+import { authenticateVendor, spendingAssertion } from '../vendors/authenticate-vendor.ts';
 import { withRefusalFloor } from '../vendors/refusal-floor.ts';
 import { depositRecord } from './deposit-record.ts';
 import { decideDeposit, listDeposits } from './manage-deposits.ts';
@@ -45,7 +45,11 @@ export function vendorDepositsRoutes(ctx: VaultContext): Hono<AppEnv> {
     const body = await readJson(c, depositRequestSchema);
     const vendor = await authenticateVendor(ctx, ctx.vendors, body.client_assertion);
     return c.json(
-      await withRefusalFloor(() => depositRecord(ctx, vendor, body.deposit, requestMeta(c))),
+      await withRefusalFloor(() =>
+        spendingAssertion(ctx, vendor, () =>
+          depositRecord(ctx, vendor, body.deposit, requestMeta(c)),
+        ),
+      ),
       201,
     );
   });

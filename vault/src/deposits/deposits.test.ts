@@ -37,14 +37,14 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
     await vault.dispose();
   });
 
-  async function deposit(signed: string) {
+  async function deposit(signed: string, assertion?: string) {
     const response = await fetch(`${vault.url}/vendor/v1/deposit`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         deposit: signed,
         client_assertion_type: CLIENT_ASSERTION_TYPE,
-        client_assertion: await vendor.assertion(vault.url),
+        client_assertion: assertion ?? (await vendor.assertion(vault.url)),
       }),
     });
     return {
@@ -95,16 +95,34 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
     expect((await vault.ctx.db.selectFrom('deposits').select('id').execute()).length).toBe(before);
   });
 
-  it('refuses a deposit under a grant that does not exist, storing nothing', async () => {
-    const before = (await vault.ctx.db.selectFrom('deposits').select('id').execute()).length;
-    const signed = await new SignJWT({ ...claims(), grant: 'grt_AAAAAAAAAAAAAAAAAAAAAA' })
+  const underUnknownGrant = () =>
+    new SignJWT({ ...claims(), grant: 'grt_AAAAAAAAAAAAAAAAAAAAAA' })
       .setProtectedHeader({ alg: 'ES256', typ: DEPOSIT_JWT_TYPE, kid: vendor.publicJwk.kid })
       .setIssuer(vendor.id)
       .setAudience(vault.url)
       .setIssuedAt()
       .setJti(crypto.randomUUID())
       .sign(vendor.privateKey);
-    expectProblem(await deposit(signed), 403, 'grant_refused');
+
+  it('refuses a deposit under a grant that does not exist, storing nothing', async () => {
+    const before = (await vault.ctx.db.selectFrom('deposits').select('id').execute()).length;
+    expectProblem(await deposit(await underUnknownGrant()), 403, 'grant_refused');
     expect((await vault.ctx.db.selectFrom('deposits').select('id').execute()).length).toBe(before);
   });
+
+  it.each([
+    [400, 'invalid_request', () => sign(vendor.privateKey, 'JWT')],
+    [403, 'grant_refused', underUnknownGrant],
+  ])(
+    'spends the assertion of a deposit refused with %i: it cannot be used again',
+    async (status, code, make) => {
+      const assertion = await vendor.assertion(vault.url);
+      expectProblem(await deposit(await make(), assertion), status, code);
+      const before = (await vault.ctx.db.selectFrom('deposits').select('id').execute()).length;
+      expectProblem(await deposit(await sign(vendor.privateKey), assertion), 401, 'invalid_client');
+      expect((await vault.ctx.db.selectFrom('deposits').select('id').execute()).length).toBe(
+        before,
+      );
+    },
+  );
 });

@@ -5,7 +5,7 @@ import type { VaultContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
 import { requestMeta } from '../http/request-meta.ts';
-import { authenticateVendor } from '../vendors/authenticate-vendor.ts';
+import { authenticateVendor, spendingAssertion } from '../vendors/authenticate-vendor.ts';
 import { withRefusalFloor } from '../vendors/refusal-floor.ts';
 import { listGrants, revokeGrant } from './manage-grants.ts';
 import { readGrant } from './read-grant.ts';
@@ -34,7 +34,11 @@ export function vendorGrantsRoutes(ctx: VaultContext): Hono<AppEnv> {
     c.header('cache-control', 'no-store');
     const body = await readJson(c, grantReadRequestSchema);
     const vendor = await authenticateVendor(ctx, ctx.vendors, body.client_assertion);
-    return c.json(await withRefusalFloor(() => readGrant(ctx, vendor, body.grant, requestMeta(c))));
+    return c.json(
+      await withRefusalFloor(() =>
+        spendingAssertion(ctx, vendor, () => readGrant(ctx, vendor, body.grant, requestMeta(c))),
+      ),
+    );
   });
   return app;
 }

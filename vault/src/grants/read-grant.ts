@@ -38,6 +38,7 @@ function refusalReason(
  * A vendor re-reads the data a standing grant covers: the current versions, so a corrected
  * address reaches the vendor. Audited like a redemption, in the same transaction; a refused read
  * is audited for the customer with its reason and answered with one indistinguishable refusal.
+ * When it fails the caller spends the vendor's assertion (spendingAssertion).
  *
  * @example
  * const answer = await readGrant(ctx, vendor, 'grt_...', meta);
@@ -49,10 +50,7 @@ export async function readGrant(
   meta: RequestMeta,
 ): Promise<GrantReadResponse> {
   const row = await findGrant(ctx.db, grantId);
-  if (!row) {
-    await recordAssertion(ctx.db, vendor);
-    throw refusal('unknown grant');
-  }
+  if (!row) throw refusal('unknown grant');
   try {
     return await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
       await recordAssertion(scope.trx, vendor);

@@ -101,3 +101,63 @@ describe.each(TEST_ENGINES)('short-code guessing limits on %s', (engine) => {
     ).resolves.toBeUndefined();
   });
 });
+
+describe.each(TEST_ENGINES)('short-code failures on %s', (engine) => {
+  const clock = testClock(Date.now());
+  let vault: TestVault;
+  let guesser: TestVendor;
+  let customer: VaultCustomer;
+
+  beforeAll(async () => {
+    vault = await startTestVault(engine, { clock, config: { devMode: true } });
+    guesser = await TestVendor.start('Guesser');
+    customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+  });
+  afterAll(async () => {
+    await guesser.stop();
+    await vault.dispose();
+  });
+
+  const unknownCode = (n: number) => `0000-0001-${String(n).padStart(4, '0')}`;
+
+  it('counts a refused code like an unknown one, so running out tells no guess from a real key', async () => {
+    const used = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['profile.age_over_18'], purpose: 'Limits' },
+      201,
+    );
+    expect((await guesser.redeem(vault.url, { key: used.key })).status).toBe(200);
+    for (let n = 0; n < SHORT_CODE_FAILURE_LIMITS.vendor - 1; n++)
+      expectProblem(
+        await guesser.redeem(vault.url, { code: unknownCode(n) }),
+        403,
+        'webkey_refused',
+      );
+    // The last failure of the budget names a real key, used up: it counts all the same.
+    expectProblem(await guesser.redeem(vault.url, { code: used.shortCode }), 403, 'webkey_refused');
+    expectProblem(await guesser.redeem(vault.url, { code: unknownCode(99) }), 429, 'rate_limited');
+  });
+
+  it('spends the assertion of a request answered 429: it cannot be used again', async () => {
+    const assertion = await guesser.assertion(vault.url);
+    expectProblem(
+      await guesser.redeem(vault.url, { code: unknownCode(100) }, { assertion }),
+      429,
+      'rate_limited',
+    );
+    const key = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['profile.age_over_18'], purpose: 'Limits' },
+      201,
+    );
+    expectProblem(
+      await guesser.redeem(vault.url, { key: key.key }, { assertion }),
+      401,
+      'invalid_client',
+    );
+    expect((await guesser.redeem(vault.url, { key: key.key })).status).toBe(200);
+  });
+});

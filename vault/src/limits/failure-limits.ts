@@ -60,13 +60,16 @@ export async function checkCodeFailureBudget(
   if (buckets(vendorId, ip).some(([bucket, limit]) => (counts.get(bucket) ?? 0) >= limit)) {
     const retryAfter = Math.ceil((start + WINDOW_MS - now) / 1000);
     throw new VaultError('rate_limited', {
-      detail: 'Too many short codes that do not exist; wait before trying again.',
+      detail: 'Too many short codes refused; wait before trying again.',
       headers: { 'retry-after': String(Math.max(retryAfter, 1)) },
     });
   }
 }
 
-/** Counts one failed short-code redemption against the vendor, its address and the vault. */
+/**
+ * Counts one failed short-code redemption (a code naming no key, or a key that was refused)
+ * against the vendor, its address and the vault.
+ */
 export async function recordCodeFailure(
   db: Db,
   vendorId: string,

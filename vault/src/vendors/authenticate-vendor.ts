@@ -120,7 +120,9 @@ export async function authenticateVendor(
     id: vendorId,
     name: metadata.name,
     ...(metadata.webhook_uri ? { webhookUri: metadata.webhook_uri } : {}),
-    assertion: { jti, expiresAt: (exp + CLOCK_SKEW_SECONDS) * 1000 },
+    // Kept for as long as the assertion verifies: `exp` may be fractional (RFC 7519 NumericDate),
+    // and verification compares it with whole seconds, accepting it until ceil(exp) + skew.
+    assertion: { jti, expiresAt: (Math.ceil(exp) + CLOCK_SKEW_SECONDS) * 1000 },
   };
 }
 
@@ -130,6 +132,30 @@ const insertAssertion = preparedQuery<{ vendorId: string; jti: string; expiresAt
       .insertInto('assertion_jtis')
       .values({ vendor_id: p.vendorId, jti: p.jti, expires_at: p.expiresAt }),
 );
+
+/**
+ * Runs an authenticated vendor's request and, if it fails in any way (a refusal, 429, 400, an
+ * error), spends its assertion all the same, so that no answer leaves it usable again (RFC 7523
+ * section 3). Successful work records the assertion itself, inside the transaction that does the
+ * work; a failure may have recorded it already (a refusal audited for the customer), or rolled
+ * that record back with the rest.
+ *
+ * @example
+ * return c.json(await spendingAssertion(ctx, vendor, () => redeemWebkey(ctx, ...)));
+ */
+export async function spendingAssertion<T>(
+  ctx: VaultContext,
+  vendor: AuthenticatedVendor,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    // Already recorded (or the database failing): the work's own error is the answer.
+    await recordAssertion(ctx.db, vendor).catch(() => undefined);
+    throw error;
+  }
+}
 
 /**
  * Records a vendor's assertion id; refuses (invalid_client) one seen before. The record lives in

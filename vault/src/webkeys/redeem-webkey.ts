@@ -179,7 +179,8 @@ async function replay(
  * take one use (atomically), read exactly the granted data, append the "key redeemed" audit
  * entry, and remember the answer under the vendor's Idempotency-Key. A refused key is audited
  * for its customer with the reason, in a transaction of its own, and answered with the one
- * indistinguishable refusal.
+ * indistinguishable refusal. When it fails the caller spends the vendor's assertion
+ * (spendingAssertion); success and audited refusals record it in their transactions.
  *
  * @example
  * const answer = await redeemWebkey(ctx, signer, vendor, { key: jws }, 'retry-1', meta);
@@ -194,15 +195,9 @@ export async function redeemWebkey(
 ): Promise<RedemptionResponse> {
   const hash = requestHash(presented);
   if (idempotencyKey) {
-    // The assertion is spent whatever the replay's outcome, so a replayed assertion is
-    // refused as such before anything else.
-    const previous = await replay(ctx, ctx.db, vendor, idempotencyKey, hash).catch(
-      async (error: unknown) => {
-        await recordAssertion(ctx.db, vendor);
-        throw error;
-      },
-    );
+    const previous = await replay(ctx, ctx.db, vendor, idempotencyKey, hash);
     if (previous) {
+      // Spent before answering, so a replayed assertion is refused as such.
       await recordAssertion(ctx.db, vendor);
       return previous;
     }
@@ -213,7 +208,6 @@ export async function redeemWebkey(
   const row = await findStoredKey(ctx, signer, presented);
   if (!row) {
     ctx.metrics.refusals.inc({ reason: 'unknown' });
-    await recordAssertion(ctx.db, vendor);
     if (guessable) await recordCodeFailure(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
     throw refusal('unknown or forged key');
   }
@@ -280,6 +274,9 @@ export async function redeemWebkey(
   } catch (error) {
     if (error instanceof Refused) {
       ctx.metrics.refusals.inc({ reason: error.reason });
+      // A refused code counts as a failure like an unknown one: were it not counted, the budget
+      // running out (or not) would tell a guesser which of its guesses name real keys.
+      if (guessable) await recordCodeFailure(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
       await auditRefusal(ctx, row.customer_id, vendor, {
         event: 'key_refused',
         keyId: row.id,

@@ -5,7 +5,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import { VaultError } from '../http/vault-error.ts';
-import { authenticateVendor } from '../vendors/authenticate-vendor.ts';
+import { authenticateVendor, spendingAssertion } from '../vendors/authenticate-vendor.ts';
 import { withRefusalFloor } from '../vendors/refusal-floor.ts';
 import { redeemWebkey } from './redeem-webkey.ts';
 
@@ -31,7 +31,9 @@ export function redemptionRoutes(ctx: VaultContext): Hono<AppEnv> {
     const presented = body.key !== undefined ? { key: body.key } : { code: body.code! };
     return c.json(
       await withRefusalFloor(() =>
-        redeemWebkey(ctx, ctx.signer, vendor, presented, idempotencyKey, requestMeta(c)),
+        spendingAssertion(ctx, vendor, () =>
+          redeemWebkey(ctx, ctx.signer, vendor, presented, idempotencyKey, requestMeta(c)),
+        ),
       ),
     );
   });

@@ -31,6 +31,7 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemRandom } from '../deps.ts';
+import { sweepExpired } from '../housekeeping.ts';
 import { rotateSigningKey } from '../signing/signing-keys.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
@@ -674,6 +675,22 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
         },
       ],
       [
+        'a replayed assertion whose first use named no key (403)',
+        async () => {
+          const c = await customer();
+          const genuine = await issue(c);
+          const [header, , signature] = genuine.key.split('.');
+          const unknown = `${header}.${b64json({ jti: 'wk_unknown' })}.${signature}`;
+          const replayed = await assertion(acme);
+          expectProblem(
+            await redeem(acme, { key: unknown }, { assertion: replayed }),
+            403,
+            'webkey_refused',
+          );
+          return { vendor: acme, assertion: replayed };
+        },
+      ],
+      [
         'a replayed assertion whose first use was an idempotent retry',
         async () => {
           const c = await customer();
@@ -682,6 +699,19 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
           await redeemed(acme, { key: key.key }, { idempotencyKey });
           const replayed = await assertion(acme);
           await redeemed(acme, { key: key.key }, { idempotencyKey, assertion: replayed });
+          return { vendor: acme, assertion: replayed };
+        },
+      ],
+      [
+        'a replayed assertion with a fractional exp, its record swept just before it stops verifying',
+        async () => {
+          const c = await customer();
+          const now = Math.floor(clock().getTime() / 1000);
+          // RFC 7519 NumericDates may be fractional; it verifies until ceil(exp) + 30 s.
+          const replayed = await assertion(acme, { claims: { iat: now, exp: now + 60.9 } });
+          await redeemed(acme, { key: (await issue(c)).key }, { assertion: replayed });
+          clock.advance(90_950);
+          await sweepExpired(vault.ctx.db, clock().getTime());
           return { vendor: acme, assertion: replayed };
         },
       ],
