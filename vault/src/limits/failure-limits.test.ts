@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
 import {
-  checkCodeFailureBudget,
-  recordCodeFailure,
+  addressBucket,
+  admitCodeAttempt,
   SHORT_CODE_FAILURE_LIMITS,
   WINDOW_MS,
 } from './failure-limits.ts';
@@ -79,26 +79,79 @@ describe.each(TEST_ENGINES)('short-code guessing limits on %s', (engine) => {
     clock.advance(WINDOW_MS);
     const now = clock().getTime();
     for (let n = 0; n < SHORT_CODE_FAILURE_LIMITS.global; n++) {
-      await recordCodeFailure(
+      await admitCodeAttempt(
         vault.ctx.db,
-        `https://v${n % 50}.example/`,
+        `https://v${n % 100}.example/`,
         `203.0.113.${n % 200}`,
         now,
       );
     }
     await expect(
-      checkCodeFailureBudget(vault.ctx.db, 'https://fresh.example/', '198.51.100.7', now),
+      admitCodeAttempt(vault.ctx.db, 'https://fresh.example/', '198.51.100.7', now),
     ).rejects.toMatchObject({
       code: 'rate_limited',
     });
     await expect(
-      checkCodeFailureBudget(
-        vault.ctx.db,
-        'https://fresh.example/',
-        '198.51.100.7',
-        now + WINDOW_MS,
+      admitCodeAttempt(vault.ctx.db, 'https://fresh.example/', '198.51.100.7', now + WINDOW_MS),
+    ).resolves.toBeDefined();
+  });
+
+  it('lets exactly the budget in when guesses arrive all at once', async () => {
+    clock.advance(2 * WINDOW_MS);
+    const now = clock().getTime();
+    const answers = await Promise.allSettled(
+      Array.from({ length: 40 }, () =>
+        admitCodeAttempt(vault.ctx.db, 'https://racer.example/', '198.51.100.8', now),
       ),
-    ).resolves.toBeUndefined();
+    );
+    expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(
+      SHORT_CODE_FAILURE_LIMITS.vendor,
+    );
+  });
+
+  it('gives back attempts it refuses or that were redeemed, so they spend no budget', async () => {
+    clock.advance(WINDOW_MS);
+    const now = clock().getTime();
+    const vendor = 'https://patient.example/';
+    // Far beyond the vendor's budget, refused attempts leave the global budget alone...
+    for (let n = 0; n < SHORT_CODE_FAILURE_LIMITS.global; n++)
+      await admitCodeAttempt(vault.ctx.db, vendor, null, now).catch(() => undefined);
+    await expect(
+      admitCodeAttempt(vault.ctx.db, 'https://other.example/', null, now),
+    ).resolves.toBeDefined();
+    // ...and redeemed ones give their place back.
+    const later = now + WINDOW_MS;
+    for (let n = 0; n < 3 * SHORT_CODE_FAILURE_LIMITS.vendor; n++)
+      await (await admitCodeAttempt(vault.ctx.db, vendor, null, later)).release();
+  });
+
+  it('keeps one budget for a whole IPv6 /64, as for one IPv4 address', async () => {
+    clock.advance(WINDOW_MS);
+    const now = clock().getTime();
+    for (let n = 0; n < SHORT_CODE_FAILURE_LIMITS.ip; n++)
+      await admitCodeAttempt(vault.ctx.db, `https://v6-${n}.example/`, `2001:db8:1:2::${n}`, now);
+    await expect(
+      admitCodeAttempt(vault.ctx.db, 'https://v6-x.example/', '2001:db8:1:2:ffff:1:2:3', now),
+    ).rejects.toMatchObject({ code: 'rate_limited' });
+    await expect(
+      admitCodeAttempt(vault.ctx.db, 'https://v6-y.example/', '2001:db8:1:3::1', now),
+    ).resolves.toBeDefined();
+  });
+});
+
+describe('addressBucket', () => {
+  it.each([
+    ['203.0.113.9', '203.0.113.9'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:0db8:0001:0002:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['2001:db8::', '2001:db8:0:0::/64'],
+    ['::ffff:198.51.100.1', '0:0:0:0::/64'],
+    ['64:ff9b::198.51.100.1', '64:ff9b:0:0::/64'],
+    ['1:2:3:4:5:6:7:8', '1:2:3:4::/64'],
+  ])('keeps %s under %s', (ip, bucket) => {
+    expect(addressBucket(ip)).toBe(bucket);
   });
 });
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Db } from '../db/schema.ts';
 import { VaultError } from '../http/vault-error.ts';
 
@@ -21,71 +22,108 @@ function windowStart(now: number): number {
   return now - (now % WINDOW_MS);
 }
 
+/** The 16-bit groups of an IPv6 address (as isIP accepts it: `::`, an IPv4 tail, a zone). */
+function ipv6Groups(address: string): number[] {
+  let text = address.split('%')[0]!;
+  const lastColon = text.lastIndexOf(':');
+  const tail = text.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const [a, b, c, d] = tail.split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const before = head ? head.split(':') : [];
+  const after = rest ? rest.split(':') : [];
+  const zeros = rest === undefined ? [] : Array(8 - before.length - after.length).fill('0');
+  return [...before, ...zeros, ...after].map((group) => Number.parseInt(group, 16));
+}
+
+/**
+ * The address a client's budget is kept under: an IPv4 address as it is, an IPv6 address by its
+ * /64 network, since a single subscriber is routinely given a whole /64 (2^64 addresses).
+ */
+export function addressBucket(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  const network = ipv6Groups(ip)
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':');
+  return `${network}::/64`;
+}
+
 function buckets(vendorId: string, ip: string | null): [string, number][] {
   return [
     [`code-failures:vendor:${vendorId}`, SHORT_CODE_FAILURE_LIMITS.vendor],
     ...(ip
-      ? ([[`code-failures:ip:${ip}`, SHORT_CODE_FAILURE_LIMITS.ip]] as [string, number][])
+      ? ([[`code-failures:ip:${addressBucket(ip)}`, SHORT_CODE_FAILURE_LIMITS.ip]] as [
+          string,
+          number,
+        ][])
       : []),
     ['code-failures:global', SHORT_CODE_FAILURE_LIMITS.global],
   ];
 }
 
+/** A short-code redemption let in under the failure budget; it counts as a failure unless released. */
+export interface CodeAttempt {
+  /** The code was redeemed: the attempt no longer counts against any budget. */
+  release(): Promise<void>;
+}
+
+async function addToBuckets(db: Db, bucketNames: string[], start: number, delta: 1 | -1) {
+  return db.transaction().execute(async (trx) => {
+    const counts: number[] = [];
+    for (const bucket of bucketNames) {
+      const row = await trx
+        .insertInto('rate_limits')
+        .values({ bucket, window_start: start, count: delta })
+        .onConflict((conflict) =>
+          conflict
+            .columns(['bucket', 'window_start'])
+            .doUpdateSet((eb) => ({ count: eb('rate_limits.count', '+', delta) })),
+        )
+        .returning('count')
+        .executeTakeFirstOrThrow();
+      counts.push(Number(row.count));
+    }
+    return counts;
+  });
+}
+
 /**
- * Refuses a short-code redemption with 429 and Retry-After when the vendor, its address or the
- * vault as a whole has used up its failure budget for this window. Counters live in the
- * database, so they hold across processes and instances.
+ * Lets a short-code redemption in, or refuses it with 429 and Retry-After when the vendor, its
+ * address or the vault as a whole has used up its failure budget for this window. The attempt is
+ * counted before the code is looked up, in one transaction, so concurrent guesses (other
+ * requests, processes, instances: the counters live in the database) cannot all pass a check
+ * that none of them has been counted in yet; a refused attempt is taken back at once, so
+ * requests beyond a vendor's or an address's budget do not spend the global one. The caller
+ * releases the attempt when the code was redeemed; otherwise it stays counted as a failure.
  *
  * @example
- * await checkCodeFailureBudget(db, vendor.id, meta.ip, now);
+ * const attempt = await admitCodeAttempt(db, vendor.id, meta.ip, now);
+ * // ... the code was redeemed:
+ * await attempt.release();
  */
-export async function checkCodeFailureBudget(
+export async function admitCodeAttempt(
   db: Db,
   vendorId: string,
   ip: string | null,
   now: number,
-): Promise<void> {
+): Promise<CodeAttempt> {
   const start = windowStart(now);
-  const rows = await db
-    .selectFrom('rate_limits')
-    .select(['bucket', 'count'])
-    .where('window_start', '=', start)
-    .where(
-      'bucket',
-      'in',
-      buckets(vendorId, ip).map(([bucket]) => bucket),
-    )
-    .execute();
-  const counts = new Map(rows.map((row) => [row.bucket, row.count]));
-  if (buckets(vendorId, ip).some(([bucket, limit]) => (counts.get(bucket) ?? 0) >= limit)) {
+  const limits = buckets(vendorId, ip);
+  const names = limits.map(([bucket]) => bucket);
+  const release = async () => {
+    await addToBuckets(db, names, start, -1);
+  };
+  const counts = await addToBuckets(db, names, start, 1);
+  if (limits.some(([, limit], i) => counts[i]! > limit)) {
+    await release();
     const retryAfter = Math.ceil((start + WINDOW_MS - now) / 1000);
     throw new VaultError('rate_limited', {
       detail: 'Too many short codes refused; wait before trying again.',
       headers: { 'retry-after': String(Math.max(retryAfter, 1)) },
     });
   }
-}
-
-/**
- * Counts one failed short-code redemption (a code naming no key, or a key that was refused)
- * against the vendor, its address and the vault.
- */
-export async function recordCodeFailure(
-  db: Db,
-  vendorId: string,
-  ip: string | null,
-  now: number,
-): Promise<void> {
-  const start = windowStart(now);
-  for (const [bucket] of buckets(vendorId, ip)) {
-    await db
-      .insertInto('rate_limits')
-      .values({ bucket, window_start: start, count: 1 })
-      .onConflict((conflict) =>
-        conflict
-          .columns(['bucket', 'window_start'])
-          .doUpdateSet((eb) => ({ count: eb('rate_limits.count', '+', 1) })),
-      )
-      .execute();
-  }
+  return { release };
 }

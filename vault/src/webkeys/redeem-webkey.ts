@@ -12,7 +12,7 @@ import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/schema.ts';
 import { openGrant } from '../grants/open-grant.ts';
 import { VaultError } from '../http/vault-error.ts';
-import { checkCodeFailureBudget, recordCodeFailure } from '../limits/failure-limits.ts';
+import { admitCodeAttempt } from '../limits/failure-limits.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
 import { auditRefusal } from '../vendors/audit-refusal.ts';
 import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
@@ -202,13 +202,17 @@ export async function redeemWebkey(
       return previous;
     }
   }
-  // Short codes can be guessed (keys cannot be forged): failures are budgeted.
-  const guessable = 'code' in presented;
-  if (guessable) await checkCodeFailureBudget(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
+  // Short codes can be guessed (keys cannot be forged): failures are budgeted. An attempt counts
+  // as a failure unless the code is redeemed, a refused code like an unknown one: were refused
+  // codes not counted, the budget running out (or not) would tell a guesser which of its
+  // guesses name real keys.
+  const attempt =
+    'code' in presented
+      ? await admitCodeAttempt(ctx.db, vendor.id, meta.ip, ctx.clock().getTime())
+      : undefined;
   const row = await findStoredKey(ctx, signer, presented);
   if (!row) {
     ctx.metrics.refusals.inc({ reason: 'unknown' });
-    if (guessable) await recordCodeFailure(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
     throw refusal('unknown or forged key');
   }
   const scopeItems: string[] = JSON.parse(row.scope);
@@ -270,13 +274,11 @@ export async function redeemWebkey(
       return answer;
     });
     ctx.metrics.redemptions.inc();
+    await attempt?.release();
     return answer;
   } catch (error) {
     if (error instanceof Refused) {
       ctx.metrics.refusals.inc({ reason: error.reason });
-      // A refused code counts as a failure like an unknown one: were it not counted, the budget
-      // running out (or not) would tell a guesser which of its guesses name real keys.
-      if (guessable) await recordCodeFailure(ctx.db, vendor.id, meta.ip, ctx.clock().getTime());
       await auditRefusal(ctx, row.customer_id, vendor, {
         event: 'key_refused',
         keyId: row.id,
@@ -290,7 +292,10 @@ export async function redeemWebkey(
     // The same Idempotency-Key raced itself for two customers' keys: the first answer stands.
     if (idempotencyKey && isUniqueViolation(error)) {
       const previous = await replay(ctx, ctx.db, vendor, idempotencyKey, hash);
-      if (previous) return previous;
+      if (previous) {
+        await attempt?.release();
+        return previous;
+      }
     }
     throw error;
   }
