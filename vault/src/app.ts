@@ -82,6 +82,19 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
     }
   });
   app.get('/metrics', async (c) => {
+    const access = ctx.metricsAccess(c.req.header('authorization'));
+    if (access === 'disabled') {
+      return problemResponse(problemBody('not_found', { requestId: c.get('requestId') }));
+    }
+    if (access === 'unauthenticated') {
+      return problemResponse(
+        problemBody('unauthenticated', {
+          requestId: c.get('requestId'),
+          detail: 'Send the metrics token: Authorization: Bearer <WEBKEY_METRICS_TOKEN>.',
+        }),
+        { 'www-authenticate': 'Bearer realm="metrics"' },
+      );
+    }
     // Outbox depth is shared by every process, so it is read from the database when scraped.
     const pending = await ctx.db
       .selectFrom('webhook_outbox')

@@ -35,6 +35,7 @@ describe('loadConfig', () => {
         WEBKEY_MASTER_KEY: 'k',
         WEBKEY_SESSION_TTL_SECONDS: '600',
         WEBKEY_DEV: 'true',
+        WEBKEY_METRICS_TOKEN: 'scraper-token-0123456789abcdef0123456789',
       },
       '/ignored',
     );
@@ -46,6 +47,7 @@ describe('loadConfig', () => {
       masterKey: 'k',
       sessionTtlSeconds: 600,
       devMode: true,
+      metricsToken: 'scraper-token-0123456789abcdef0123456789',
     });
   });
 
@@ -88,6 +90,8 @@ describe('loadConfig', () => {
       { WEBKEY_FORWARDED_HEADER: 'forwarded' },
       /WEBKEY_FORWARDED_HEADER needs WEBKEY_TRUSTED_PROXIES/,
     ],
+    [{ WEBKEY_METRICS_TOKEN: 'short' }, /WEBKEY_METRICS_TOKEN: 32 to 512 visible ASCII/],
+    [{ WEBKEY_METRICS_TOKEN: `${'x'.repeat(31)} y` }, /WEBKEY_METRICS_TOKEN/],
     [{ WEBKEY_PROT: '8080' }, /unknown variable\(s\) WEBKEY_PROT/],
   ];
   it.each(bad)('refuses %o with a message naming the variable', (environment, message) => {

@@ -31,6 +31,8 @@ export interface VaultConfig {
   logLevel?: LogLevel;
   /** Proxies whose X-Forwarded-For names the client (see http/client-address.ts); default none. */
   trustedProxies?: TrustedProxies;
+  /** The bearer token `/metrics` requires; undefined: no `/metrics` (open in development mode). */
+  metricsToken?: string;
 }
 
 const booleanText = z
@@ -53,6 +55,10 @@ const environmentSchema = z.strictObject({
   WEBKEY_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   WEBKEY_TRUSTED_PROXIES: z.string().optional(),
   WEBKEY_FORWARDED_HEADER: z.enum(['x-forwarded-for', 'forwarded']).optional(),
+  WEBKEY_METRICS_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7e]{32,512}$/, '32 to 512 visible ASCII characters (a random token)')
+    .optional(),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'only postgres:// URLs are supported; leave unset for SQLite')
@@ -109,6 +115,7 @@ export function loadConfig(
     devMode: env.WEBKEY_DEV,
     logLevel: env.WEBKEY_LOG_LEVEL,
     trustedProxies: trustedProxiesFrom(env.WEBKEY_TRUSTED_PROXIES, env.WEBKEY_FORWARDED_HEADER),
+    metricsToken: env.WEBKEY_METRICS_TOKEN,
   };
   return Object.freeze(config);
 }

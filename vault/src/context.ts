@@ -5,6 +5,7 @@ import type { Database, Engine } from './db/schema.ts';
 import type { Clock, Logger, RandomBytes } from './deps.ts';
 import type { TrustedProxies } from './http/client-address.ts';
 import type { VaultMetrics } from './observability/metrics.ts';
+import type { MetricsAccess } from './observability/metrics-access.ts';
 import type { VaultSigner } from './signing/signing-keys.ts';
 import type { VendorRegistry } from './vendors/vendor-registry.ts';
 
@@ -36,4 +37,6 @@ export interface VaultContext {
   metrics: VaultMetrics;
   /** Proxies whose X-Forwarded-For names the client. */
   trustedProxies: TrustedProxies;
+  /** Who may read `/metrics` (see observability/metrics-access.ts). */
+  metricsAccess: (authorization: string | undefined) => MetricsAccess;
 }

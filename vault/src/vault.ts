@@ -22,6 +22,7 @@ import type { AppEnv } from './http/app-env.ts';
 import { NO_TRUSTED_PROXIES } from './http/client-address.ts';
 import { problemBody, problemResponse } from './http/problem.ts';
 import { VaultMetrics } from './observability/metrics.ts';
+import { metricsAccess } from './observability/metrics-access.ts';
 import { VaultSigner } from './signing/signing-keys.ts';
 import { type JsonFetcher, type Poster, safeFetchJson, safePost } from './vendors/safe-fetch.ts';
 import { VendorRegistry } from './vendors/vendor-registry.ts';
@@ -107,6 +108,7 @@ export async function openVault(
     vendors: new VendorRegistry(fetchJson, clock, config.devMode),
     metrics: new VaultMetrics(),
     trustedProxies: config.trustedProxies ?? NO_TRUSTED_PROXIES,
+    metricsAccess: metricsAccess({ token: config.metricsToken, devMode: config.devMode }),
   };
   try {
     await signer.init();

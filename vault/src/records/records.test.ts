@@ -95,12 +95,15 @@ function versionOf(response: VaultResponse): RecordVersion {
   return recordVersionSchema.parse(response.body);
 }
 
+
+const METRICS_TOKEN = 'records-test-metrics-token-0123456789';
+
 describe.each(TEST_ENGINES)('records on %s', (engine) => {
   let vault: TestVault;
   const clock = testClock();
 
   beforeAll(async () => {
-    vault = await startTestVault(engine, { clock });
+    vault = await startTestVault(engine, { clock, config: { metricsToken: METRICS_TOKEN } });
   });
 
   afterAll(async () => {
@@ -723,7 +726,11 @@ describe.each(TEST_ENGINES)('records on %s', (engine) => {
       // The handler settles (it is counted, with 400) instead of waiting for the rest forever.
       const settled = /webkey_http_requests_total\{method="PUT",route="[^"]*",status="400"\}/;
       for (let i = 0; i < 100; i++) {
-        const metrics = await (await fetch(new URL('/metrics', vault.url))).text();
+        const metrics = await (
+          await fetch(new URL('/metrics', vault.url), {
+            headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+          })
+        ).text();
         if (settled.test(metrics)) break;
         if (i === 99) throw new Error('the cut-off request never settled');
         await new Promise((resolve) => setTimeout(resolve, 20));
