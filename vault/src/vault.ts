@@ -44,7 +44,12 @@ export interface VaultDependencies {
   webhookPollMs?: number;
   /** SQLite: the lock shared with the other processes writing the file (serve --workers). */
   writeLock?: WriteLock;
+  /** How long a client may take to send a whole request, headers and body (ms); default 15000. */
+  requestTimeoutMs?: number;
 }
+
+/** Node's defaults (300 s for a request, 60 s for its headers) let a slow client hold a socket. */
+const REQUEST_TIMEOUT_MS = 15_000;
 
 /** A running vault: its URL, app, context and a way to stop it. */
 export interface RunningVault {
@@ -131,7 +136,14 @@ export async function startVault(
   deps: VaultDependencies = {},
 ): Promise<RunningVault> {
   let handler: Hono<AppEnv> | undefined;
+  const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const server = createAdaptorServer({
+    serverOptions: {
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      // How often Node looks for requests past those limits (its default: every 30 s).
+      connectionsCheckingInterval: Math.min(1000, requestTimeout),
+    },
     // The adapter's env carries the socket; pass it on so the vault sees client addresses.
     fetch: (request: Request, env: unknown) =>
       handler

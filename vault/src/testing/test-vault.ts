@@ -99,6 +99,8 @@ export async function startTestVault(
     storage?: TestStorage;
     config?: Partial<VaultConfig>;
     logger?: Logger;
+    /** See VaultDependencies.requestTimeoutMs. */
+    requestTimeoutMs?: number;
   } = {},
 ): Promise<TestVault> {
   const storage = options.storage ?? (await createTestStorage(engine));
@@ -116,6 +118,7 @@ export async function startTestVault(
     vault = await startVault(config, {
       logger: options.logger ?? silentLogger,
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     });
   } catch (error) {
     // Storage the caller passed in is theirs to dispose; storage made here is ours.

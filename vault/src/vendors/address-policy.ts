@@ -26,14 +26,16 @@ for (const [network, prefix] of [
   forbidden.addSubnet(network, prefix, 'ipv4');
 }
 for (const [network, prefix] of [
-  ['::', 128], // unspecified
-  ['::1', 128], // loopback
+  ['::', 96], // unspecified, loopback, IPv4-compatible (deprecated): embeds IPv4
+  ['::ffff:0:0:0', 96], // IPv4-translated (RFC 6145): embeds IPv4
   ['64:ff9b::', 96], // NAT64: embeds IPv4, which may be private
   ['64:ff9b:1::', 48], // local-use NAT64
   ['100::', 64], // discard
   ['2001::', 23], // IETF protocol assignments (Teredo, ORCHID...)
   ['2001:db8::', 32], // documentation
   ['2002::', 16], // 6to4: embeds IPv4
+  ['3fff::', 20], // documentation (RFC 9637)
+  ['5f00::', 16], // segment routing (SRv6) SIDs (RFC 9602)
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
   ['fec0::', 10], // site-local (deprecated)

@@ -27,17 +27,29 @@ describe('address policy', () => {
     '::ffff:169.254.169.254',
     '64:ff9b::a00:1',
     '2002:a00:1::',
+    '::7f00:1',
+    '::127.0.0.1',
+    '::a9fe:a9fe',
+    '::ffff:0:7f00:1',
+    '::ffff:0:a9fe:a9fe',
+    '3fff:1::1',
+    '5f00::1',
     'not-an-ip',
   ])('refuses %s', (address) => {
     expect(isAllowedAddress(address, { allowLoopback: false })).toBe(false);
   });
 
-  it.each(['93.184.215.14', '8.8.8.8', '2606:4700::1111', '172.32.0.1', '100.128.0.1'])(
-    'allows public %s',
-    (address) => {
-      expect(isAllowedAddress(address, { allowLoopback: false })).toBe(true);
-    },
-  );
+  it.each([
+    '93.184.215.14',
+    '8.8.8.8',
+    '2606:4700::1111',
+    '172.32.0.1',
+    '100.128.0.1',
+    '::ffff:8.8.8.8',
+    '2a00:1450::1',
+  ])('allows public %s', (address) => {
+    expect(isAllowedAddress(address, { allowLoopback: false })).toBe(true);
+  });
 
   it('allows loopback only in development mode, and nothing else private', () => {
     expect(isAllowedAddress('127.0.0.1', { allowLoopback: true })).toBe(true);
