@@ -95,7 +95,6 @@ function versionOf(response: VaultResponse): RecordVersion {
   return recordVersionSchema.parse(response.body);
 }
 
-
 const METRICS_TOKEN = 'records-test-metrics-token-0123456789';
 
 describe.each(TEST_ENGINES)('records on %s', (engine) => {
