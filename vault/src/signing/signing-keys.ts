@@ -109,6 +109,8 @@ interface LoadedKeys {
   jwks: JSONWebKeySet;
   verifier: ReturnType<typeof createLocalJWKSet>;
   loadedAt: number;
+  /** When they must be read again: after RELOAD_INTERVAL_MS, or when a retired key's grace ends. */
+  staleAt: number;
 }
 
 /**
@@ -232,7 +234,7 @@ export class VaultSigner {
 
   private async keys(): Promise<LoadedKeys> {
     const loaded = this.#loaded;
-    if (loaded && this.clock().getTime() - loaded.loadedAt < RELOAD_INTERVAL_MS) return loaded;
+    if (loaded && this.clock().getTime() < loaded.staleAt) return loaded;
     this.#loading ??= this.load().finally(() => {
       this.#loading = undefined;
     });
@@ -258,6 +260,11 @@ export class VaultSigner {
       jwks,
       verifier: createLocalJWKSet(jwks),
       loadedAt: now,
+      // A retired key stops verifying when its grace ends, not up to RELOAD_INTERVAL_MS later.
+      staleAt: Math.min(
+        now + RELOAD_INTERVAL_MS,
+        ...rows.flatMap((row) => (row.verify_until === null ? [] : [row.verify_until])),
+      ),
     };
   }
 }

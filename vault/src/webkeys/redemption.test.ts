@@ -595,6 +595,26 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       expect((await redeemed(acme, { key: next.key })).fields['address.home']).toBeDefined();
     });
 
+    it('refuses its keys the moment the grace of the key that signed them ends', async () => {
+      const c = await customer();
+      await write(c, 'address.home', HOME);
+      const key = await issue(c, { uses: 3 });
+      await rotateSigningKey(
+        vault.ctx.db,
+        vault.ctx.keyring,
+        systemRandom,
+        clock().getTime(),
+        10_000,
+      );
+      await vault.ctx.signer.reload();
+      clock.advance(9_000);
+      await redeemed(acme, { key: key.key });
+      // Past the grace, well within the time the vault keeps its keys read (30 s).
+      clock.advance(2_000);
+      expectProblem(await redeem(acme, { key: key.key }), 403, 'webkey_refused');
+      expect((await summary(c, key.id)).usesLeft).toBe(2);
+    });
+
     it('verifies by signature the keys issued before the vault kept their hash', async () => {
       const c = await customer();
       await write(c, 'address.home', HOME);
