@@ -4,7 +4,13 @@ import {
   MAX_ASSERTION_LIFETIME_SECONDS,
   type VendorMetadata,
 } from '@webkey/protocol';
-import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, errors as joseErrors } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  type JSONWebKeySet,
+  type JWTPayload,
+  errors as joseErrors,
+} from 'jose';
 import type { VaultContext } from '../context.ts';
 import { verifyJwt } from '../crypto/jwt-verify.ts';
 import { isUniqueViolation } from '../db/errors.ts';
@@ -64,14 +70,19 @@ export async function authenticateVendor(
   assertion: string,
 ): Promise<AuthenticatedVendor> {
   let vendorId: string;
+  let claims: JWTPayload;
   try {
-    const claims = decodeJwt(assertion);
+    claims = decodeJwt(assertion);
     if (typeof claims.iss !== 'string' || claims.iss !== claims.sub)
       throw new Error('iss must equal sub');
     vendorId = claims.iss;
   } catch (error) {
     throw refused('malformed assertion', error);
   }
+  // Checked before the vendor's document is fetched, so an assertion that could never pass
+  // (another vault's, expired, reused as a long-lived token) costs no request to its URL.
+  const unsigned = claimsProblem(claims, ctx);
+  if (unsigned) throw refused(unsigned);
   let metadata = await registry.get(vendorId).catch((error: unknown) => {
     throw refused(`vendor metadata unusable: ${(error as Error).message}`, error);
   });
@@ -102,20 +113,10 @@ export async function authenticateVendor(
       throw refused('assertion does not verify', retryError);
     }
   }
-  const { iat, exp, jti, aud } = result.payload as {
-    iat: number;
-    exp: number;
-    jti: unknown;
-    aud: unknown;
-  };
-  // One audience only: an assertion naming several vaults could be replayed at each of them,
-  // since each keeps its own replay record (RFC 7523bis section 4).
-  if (aud !== ctx.origin) throw refused('aud must be exactly this vault');
-  const now = Math.floor(ctx.clock().getTime() / 1000);
-  if (typeof jti !== 'string' || jti.length < 16 || jti.length > 128)
-    throw refused('jti missing or too short');
-  if (exp - iat > MAX_ASSERTION_LIFETIME_SECONDS) throw refused('assertion lives too long');
-  if (iat > now + CLOCK_SKEW_SECONDS) throw refused('assertion issued in the future');
+  // The same claims, now signed (verifyJwt has also checked exp, nbf, iss, sub and aud).
+  const signed = claimsProblem(result.payload, ctx);
+  if (signed) throw refused(signed);
+  const { exp, jti } = result.payload as { exp: number; jti: string };
   return {
     id: vendorId,
     name: metadata.name,
@@ -124,6 +125,22 @@ export async function authenticateVendor(
     // and verification compares it with whole seconds, accepting it until ceil(exp) + skew.
     assertion: { jti, expiresAt: (Math.ceil(exp) + CLOCK_SKEW_SECONDS) * 1000 },
   };
+}
+
+/** What disqualifies an assertion's claims, beyond what verifyJwt checks; undefined if nothing. */
+function claimsProblem(claims: JWTPayload, ctx: VaultContext): string | undefined {
+  const { iat, exp, jti, aud } = claims;
+  // One audience only: an assertion naming several vaults could be replayed at each of them,
+  // since each keeps its own replay record (RFC 7523bis section 4).
+  if (aud !== ctx.origin) return 'aud must be exactly this vault';
+  if (typeof jti !== 'string' || jti.length < 16 || jti.length > 128)
+    return 'jti missing or too short';
+  if (typeof iat !== 'number' || typeof exp !== 'number') return 'iat and exp are required';
+  const now = Math.floor(ctx.clock().getTime() / 1000);
+  if (exp <= now - CLOCK_SKEW_SECONDS) return 'assertion expired';
+  if (exp - iat > MAX_ASSERTION_LIFETIME_SECONDS) return 'assertion lives too long';
+  if (iat > now + CLOCK_SKEW_SECONDS) return 'assertion issued in the future';
+  return undefined;
 }
 
 const insertAssertion = preparedQuery<{ vendorId: string; jti: string; expiresAt: number }, never>(

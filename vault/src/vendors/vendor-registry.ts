@@ -11,6 +11,11 @@ const DEFAULT_TTL_MS = 5 * 60 * 1000;
 const MAX_TTL_MS = 60 * 60 * 1000;
 const MIN_REFRESH_MS = 30 * 1000;
 const MAX_ENTRIES = 10_000;
+/** How long a vendor id whose document could not be used is answered from memory. */
+const FAILURE_TTL_MS = 30 * 1000;
+/** Fetches of vendor documents at once, in all and to one host. */
+const MAX_FETCHES = 32;
+const MAX_FETCHES_PER_HOST = 4;
 
 interface CacheEntry {
   metadata: VendorMetadata;
@@ -41,13 +46,30 @@ function ttlFrom(cacheControl: string | undefined): number {
   return Math.min(Math.max(Number(maxAge) * 1000, MIN_REFRESH_MS), MAX_TTL_MS);
 }
 
+/** Adds to a map kept in insertion order, dropping the oldest entry past MAX_ENTRIES. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_ENTRIES) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, value);
+}
+
 /**
  * Vendors, known by the URL of their metadata document. No registration: the document is fetched
  * (safely) on first use and cached for its max-age (30 s to 1 h, default 5 min).
+ *
+ * Anyone can name any URL as a vendor id, and its document is needed before the assertion's
+ * signature can be checked, so fetching is bounded: a document that could not be used is not
+ * fetched again for 30 s, and at most 32 fetches run at once (4 to one host); a request beyond
+ * that is refused, not queued, so the vault cannot be made to send a flood of requests elsewhere.
  */
 export class VendorRegistry {
   readonly #cache = new Map<string, CacheEntry>();
+  readonly #failures = new Map<string, { error: VendorMetadataError; until: number }>();
   readonly #inFlight = new Map<string, Promise<VendorMetadata>>();
+  readonly #fetchesByHost = new Map<string, number>();
 
   constructor(
     private readonly fetchJson: JsonFetcher,
@@ -67,12 +89,33 @@ export class VendorRegistry {
     const stale = !cached || cached.expiresAt <= now;
     const refreshAllowed = options.refresh && cached && now - cached.fetchedAt >= MIN_REFRESH_MS;
     if (cached && !stale && !refreshAllowed) return cached.metadata;
-    let pending = this.#inFlight.get(vendorId);
-    if (!pending) {
-      pending = this.fetchMetadata(vendorId).finally(() => this.#inFlight.delete(vendorId));
-      this.#inFlight.set(vendorId, pending);
-    }
-    return pending;
+    const pending = this.#inFlight.get(vendorId);
+    if (pending) return pending;
+    const failed = this.#failures.get(vendorId);
+    if (failed && failed.until > now) throw failed.error;
+    const host = new URL(vendorId).host;
+    const fromHost = this.#fetchesByHost.get(host) ?? 0;
+    if (this.#inFlight.size >= MAX_FETCHES || fromHost >= MAX_FETCHES_PER_HOST)
+      throw new VendorMetadataError('too many vendor documents being fetched; try again');
+    this.#fetchesByHost.set(host, fromHost + 1);
+    const fetching = this.fetchMetadata(vendorId)
+      .catch((error: unknown) => {
+        if (error instanceof VendorMetadataError) {
+          remember(this.#failures, vendorId, {
+            error,
+            until: this.clock().getTime() + FAILURE_TTL_MS,
+          });
+        }
+        throw error;
+      })
+      .finally(() => {
+        this.#inFlight.delete(vendorId);
+        const left = (this.#fetchesByHost.get(host) ?? 1) - 1;
+        if (left > 0) this.#fetchesByHost.set(host, left);
+        else this.#fetchesByHost.delete(host);
+      });
+    this.#inFlight.set(vendorId, fetching);
+    return fetching;
   }
 
   private async fetchMetadata(vendorId: string): Promise<VendorMetadata> {
@@ -93,12 +136,8 @@ export class VendorRegistry {
       throw new VendorMetadataError('metadata vendor_id differs from the URL it was fetched from');
     }
     const now = this.clock().getTime();
-    if (this.#cache.size >= MAX_ENTRIES) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
-    this.#cache.delete(vendorId);
-    this.#cache.set(vendorId, {
+    this.#failures.delete(vendorId);
+    remember(this.#cache, vendorId, {
       metadata: parsed.data,
       fetchedAt: now,
       expiresAt: now + ttlFrom(answer.cacheControl),

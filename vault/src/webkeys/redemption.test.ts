@@ -882,6 +882,32 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       expect((await redeemed(acme, { key: key.key })).usesLeft).toBe(0);
     });
 
+    it('refuses an assertion that could never pass before fetching its vendor document', async () => {
+      const stranger = await TestVendor.start('Never Fetched');
+      stopAfter.push(stranger);
+      const c = await customer();
+      const key = await issue(c);
+      const now = Math.floor(clock().getTime() / 1000);
+      for (const claims of [
+        { aud: 'https://other-vault.example' },
+        { iat: now - 600, exp: now - 540 },
+        { iat: now, exp: now + 3600 },
+        { iat: now + 120, exp: now + 180 },
+        { jti: 'short' },
+      ]) {
+        const forged = await assertion(stranger, { claims });
+        expectProblem(
+          await stranger.redeem(vault.url, { key: key.key }, { assertion: forged }),
+          401,
+          'invalid_client',
+        );
+      }
+      expect(stranger.metadataRequests).toHaveLength(0);
+      // A good assertion from the same vendor is what makes the vault fetch.
+      await redeemed(stranger, { key: key.key });
+      expect(stranger.metadataRequests).toHaveLength(1);
+    });
+
     it('answers every refused assertion with the same body', async () => {
       const c = await customer();
       const key = await issue(c);

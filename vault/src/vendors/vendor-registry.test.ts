@@ -1,0 +1,77 @@
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { testClock } from '../testing/test-vault.ts';
+import type { JsonFetcher } from './safe-fetch.ts';
+import { VendorMetadataError, VendorRegistry } from './vendor-registry.ts';
+
+let jwk: JWK;
+beforeAll(async () => {
+  jwk = await exportJWK((await generateKeyPair('ES256')).publicKey);
+});
+
+/**
+ * A stand-in for the network (the registry's one outside edge): answers each URL with its
+ * vendor's document, or with `status`, and can hold the answers until released.
+ */
+function fakeNetwork(options: { status?: number; held?: boolean } = {}) {
+  const fetched: string[] = [];
+  const waiting: Array<() => void> = [];
+  let holding = options.held ?? false;
+  const fetchJson: JsonFetcher = async (url) => {
+    fetched.push(url);
+    if (holding) await new Promise<void>((resolve) => waiting.push(resolve));
+    const status = options.status ?? 200;
+    return status === 200
+      ? { status, body: { vendor_id: url, name: 'Shop', jwks: { keys: [jwk] } } }
+      : { status, body: {} };
+  };
+  const releaseAll = () => {
+    holding = false;
+    for (const release of waiting.splice(0)) release();
+  };
+  return { fetchJson, fetched, releaseAll };
+}
+
+describe('VendorRegistry', () => {
+  it('fetches a document once and answers from its cache', async () => {
+    const network = fakeNetwork();
+    const registry = new VendorRegistry(network.fetchJson, testClock(), false);
+    await registry.get('https://shop.example/vendor.json');
+    await registry.get('https://shop.example/vendor.json');
+    expect(network.fetched).toEqual(['https://shop.example/vendor.json']);
+  });
+
+  it('does not fetch a document that could not be used again for 30 s', async () => {
+    const network = fakeNetwork({ status: 404 });
+    const clock = testClock();
+    const registry = new VendorRegistry(network.fetchJson, clock, false);
+    const id = 'https://gone.example/vendor.json';
+    for (let i = 0; i < 5; i++)
+      await expect(registry.get(id)).rejects.toThrow(/metadata answered 404/);
+    expect(network.fetched).toHaveLength(1);
+    clock.advance(30_000);
+    await expect(registry.get(id)).rejects.toThrow(VendorMetadataError);
+    expect(network.fetched).toHaveLength(2);
+  });
+
+  it('refuses, without fetching, beyond 4 fetches at once to one host and 32 in all', async () => {
+    const network = fakeNetwork({ held: true });
+    const registry = new VendorRegistry(network.fetchJson, testClock(), false);
+    const sameHost = Array.from({ length: 4 }, (_, i) =>
+      registry.get(`https://victim.example/${i}`),
+    );
+    await expect(registry.get('https://victim.example/4')).rejects.toThrow(/too many/);
+    const others = Array.from({ length: 28 }, (_, i) =>
+      registry.get(`https://host${i}.example/vendor.json`),
+    );
+    await expect(registry.get('https://one-more.example/vendor.json')).rejects.toThrow(/too many/);
+    expect(network.fetched).toHaveLength(32);
+    // The same document asked for again joins the fetch in flight, limits or not.
+    const joined = registry.get('https://victim.example/0');
+    network.releaseAll();
+    await Promise.all([...sameHost, ...others, joined]);
+    // Done, the places are free again.
+    await registry.get('https://victim.example/4');
+    expect(network.fetched).toHaveLength(33);
+  });
+});
