@@ -80,7 +80,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
       c,
       z.strictObject({ code: z.string().min(1).max(64), userName: label.default('Webkey') }),
     );
-    return c.json(await startRecovery(ctx, body.code, body.userName));
+    return c.json(await startRecovery(ctx, body.code, body.userName, requestMeta(c)));
   });
 
   app.post('/auth/recover/verify', async (c) => {

@@ -7,6 +7,7 @@ import type {
 import { problemSchema } from '@webkey/protocol';
 import { SoftAuthenticator, VaultCustomer } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RECOVERY_CODE_FAILURE_LIMITS } from '../limits/failure-limits.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
 
@@ -682,6 +683,25 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
 
     it('refuses an unknown code', async () => {
       expectProblem((await recover('AAAA-BBBB-CCCC-DDDD')).answer, 400, 'recovery_code_refused');
+    });
+
+    it('limits unknown codes per address: 429 with Retry-After, good codes included, until the next minute', async () => {
+      const { recoveryCodes } = await new VaultCustomer(vault.url).signUp();
+      clock.advance(60_000);
+      for (let n = 0; n < RECOVERY_CODE_FAILURE_LIMITS.ip; n++) {
+        const guess = `AAAA-BBBB-CCCC-${String(n).padStart(4, '0')}`;
+        expectProblem((await recover(guess)).answer, 400, 'recovery_code_refused');
+      }
+      const limited = (await recover('AAAA-BBBB-CCCC-9999')).answer;
+      expectProblem(limited, 429, 'rate_limited');
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expectProblem((await recover(recoveryCodes[0]!)).answer, 429, 'rate_limited');
+      clock.advance(60_000);
+      expect((await recover(recoveryCodes[0]!)).answer.status).toBe(200);
+      // Good codes spend no budget: after all ten, an unknown one is still only refused.
+      for (const code of recoveryCodes.slice(1))
+        expect((await recover(code)).answer.status).toBe(200);
+      expectProblem((await recover('AAAA-BBBB-CCCC-0000')).answer, 400, 'recovery_code_refused');
     });
 
     it('spends a code once even when two recoveries race', async () => {

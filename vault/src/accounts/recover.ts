@@ -6,6 +6,7 @@ import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { VaultError } from '../http/vault-error.ts';
+import { admitRecoveryAttempt } from '../limits/failure-limits.ts';
 import {
   deleteCustomerSessions,
   findUnusedRecoveryCode,
@@ -27,14 +28,18 @@ function codeRefused(): VaultError {
 /**
  * Starts account recovery with a recovery code: registration options for a new passkey on the
  * code's account. The code is only checked here; it is spent when the passkey is verified.
+ * Unknown codes are budgeted per client address and for the whole vault (429 beyond).
  */
 export async function startRecovery(
   ctx: VaultContext,
   code: string,
   userName: string,
+  meta: RequestMeta,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const attempt = await admitRecoveryAttempt(ctx.db, meta.ip, ctx.clock().getTime());
   const stored = await findUnusedRecoveryCode(ctx.db, hashRecoveryCode(code));
   if (!stored) throw codeRefused();
+  await attempt.release();
   return startAddPasskey(ctx, stored.customer_id, userName, 'recover', stored.id);
 }
 

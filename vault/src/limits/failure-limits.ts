@@ -51,7 +51,7 @@ export function addressBucket(ip: string): string {
   return `${network}::/64`;
 }
 
-function buckets(vendorId: string, ip: string | null): [string, number][] {
+function shortCodeBuckets(vendorId: string, ip: string | null): [string, number][] {
   return [
     [`code-failures:vendor:${vendorId}`, SHORT_CODE_FAILURE_LIMITS.vendor],
     ...(ip
@@ -64,9 +64,9 @@ function buckets(vendorId: string, ip: string | null): [string, number][] {
   ];
 }
 
-/** A short-code redemption let in under the failure budget; it counts as a failure unless released. */
-export interface CodeAttempt {
-  /** The code was redeemed: the attempt no longer counts against any budget. */
+/** An attempt let in under a failure budget; it counts as a failure unless released. */
+export interface Attempt {
+  /** The attempt succeeded: it no longer counts against any budget. */
   release(): Promise<void>;
 }
 
@@ -91,27 +91,21 @@ async function addToBuckets(db: Db, bucketNames: string[], start: number, delta:
 }
 
 /**
- * Lets a short-code redemption in, or refuses it with 429 and Retry-After when the vendor, its
- * address or the vault as a whole has used up its failure budget for this window. The attempt is
- * counted before the code is looked up, in one transaction, so concurrent guesses (other
- * requests, processes, instances: the counters live in the database) cannot all pass a check
- * that none of them has been counted in yet; a refused attempt is taken back at once, so
- * requests beyond a vendor's or an address's budget do not spend the global one. The caller
- * releases the attempt when the code was redeemed; otherwise it stays counted as a failure.
- *
- * @example
- * const attempt = await admitCodeAttempt(db, vendor.id, meta.ip, now);
- * // ... the code was redeemed:
- * await attempt.release();
+ * Lets an attempt in, or refuses it with 429 and Retry-After when one of its buckets has used up
+ * its budget for this window. The attempt is counted before the caller checks what it guessed,
+ * in one transaction, so concurrent guesses (other requests, processes, instances: the counters
+ * live in the database) cannot all pass a check that none of them has been counted in yet; a
+ * refused attempt is taken back at once, so requests beyond one bucket's budget (an address's)
+ * do not spend another's (the global one). The caller releases the attempt when it succeeded;
+ * otherwise it stays counted as a failure.
  */
-export async function admitCodeAttempt(
+async function admitAttempt(
   db: Db,
-  vendorId: string,
-  ip: string | null,
+  limits: [string, number][],
   now: number,
-): Promise<CodeAttempt> {
+  detail: string,
+): Promise<Attempt> {
   const start = windowStart(now);
-  const limits = buckets(vendorId, ip);
   const names = limits.map(([bucket]) => bucket);
   const release = async () => {
     await addToBuckets(db, names, start, -1);
@@ -121,9 +115,64 @@ export async function admitCodeAttempt(
     await release();
     const retryAfter = Math.ceil((start + WINDOW_MS - now) / 1000);
     throw new VaultError('rate_limited', {
-      detail: 'Too many short codes refused; wait before trying again.',
+      detail,
       headers: { 'retry-after': String(Math.max(retryAfter, 1)) },
     });
   }
   return { release };
+}
+
+/**
+ * A short-code redemption, under the vendor's, its address's and the vault's budgets of failed
+ * codes (see admitAttempt). Released when the code was redeemed.
+ *
+ * @example
+ * const attempt = await admitCodeAttempt(db, vendor.id, meta.ip, now);
+ * // ... the code was redeemed:
+ * await attempt.release();
+ */
+export function admitCodeAttempt(
+  db: Db,
+  vendorId: string,
+  ip: string | null,
+  now: number,
+): Promise<Attempt> {
+  return admitAttempt(
+    db,
+    shortCodeBuckets(vendorId, ip),
+    now,
+    'Too many short codes refused; wait before trying again.',
+  );
+}
+
+/** Limits on unknown recovery codes, per window (80-bit codes: guessing them is hopeless anyway). */
+export const RECOVERY_CODE_FAILURE_LIMITS = {
+  /** Per client address (an IPv6 /64 counts as one). */
+  ip: 10,
+  /** Across the whole vault. */
+  global: 300,
+} as const;
+
+/**
+ * A recovery attempt (a recovery code presented to start recovery), under the address's and the
+ * vault's budgets of unknown codes (see admitAttempt). Released when the code was good.
+ *
+ * @example
+ * const attempt = await admitRecoveryAttempt(db, meta.ip, now);
+ */
+export function admitRecoveryAttempt(db: Db, ip: string | null, now: number): Promise<Attempt> {
+  return admitAttempt(
+    db,
+    [
+      ...(ip
+        ? ([[`recovery-failures:ip:${addressBucket(ip)}`, RECOVERY_CODE_FAILURE_LIMITS.ip]] as [
+            string,
+            number,
+          ][])
+        : []),
+      ['recovery-failures:global', RECOVERY_CODE_FAILURE_LIMITS.global],
+    ],
+    now,
+    'Too many recovery codes refused; wait before trying again.',
+  );
 }
