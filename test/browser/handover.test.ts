@@ -195,6 +195,22 @@ describe.runIf(chromiumAvailable())('the counter handover in Chromium', () => {
       .toBe('12 St James Square');
   });
 
+  it('asks for the passkey again before making new recovery codes long after signing in', async () => {
+    await go('devices');
+    // The session started with a passkey more than five minutes ago.
+    await vault.ctx.db.updateTable('sessions').set({ created_at: 0 }).execute();
+    const before = await vault.ctx.db.selectFrom('sessions').select('id_hash').execute();
+    await customer.click(byTestId('regenerate-codes'));
+    // The virtual authenticator answers the passkey prompt; the codes follow.
+    await expect.poll(() => customer.locator(`${byTestId('recovery-codes')} li`).count()).toBe(10);
+    expect(await customer.locator('#error').isHidden()).toBe(true);
+    // Confirming started a new session in place of the old one.
+    const after = await vault.ctx.db.selectFrom('sessions').select('id_hash').execute();
+    expect(after).toHaveLength(1);
+    expect(after[0]!.id_hash).not.toBe(before[0]!.id_hash);
+    await screenshotBoth(customer, '11-new-recovery-codes');
+  });
+
   it('labels every control and names every button on every page, for the customer and the clerk', async () => {
     for (const route of ['details', 'handover', 'keys', 'activity', 'devices'] as const) {
       await go(route);

@@ -14,6 +14,10 @@ export const ERROR_CODES = {
   unauthenticated: { status: 401, title: 'Sign in first.' },
   invalid_client: { status: 401, title: 'The vendor could not be authenticated.' },
   forbidden_origin: { status: 403, title: 'The request did not come from the vault itself.' },
+  reauthentication_required: {
+    status: 403,
+    title: 'Confirm it is you: sign in again with a passkey.',
+  },
   webkey_refused: { status: 403, title: 'This web key cannot be redeemed.' },
   grant_refused: { status: 403, title: 'This grant does not allow this.' },
   not_found: { status: 404, title: 'Nothing exists at this address.' },

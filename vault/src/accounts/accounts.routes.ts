@@ -17,7 +17,7 @@ import {
 } from './passkeys.ts';
 import { finishRecovery, startRecovery } from './recover.ts';
 import { replaceRecoveryCodes } from './recovery-codes.ts';
-import { requireSession, type SessionCookie } from './session-cookie.ts';
+import { requireRecentSignIn, requireSession, type SessionCookie } from './session-cookie.ts';
 import { finishSignIn, startSignIn } from './sign-in.ts';
 import { finishSignUp, startSignUp } from './sign-up.ts';
 import { authenticationResponseSchema, registrationResponseSchema } from './webauthn.ts';
@@ -36,6 +36,7 @@ const registrationBody = z.strictObject({
 export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const signedIn = requireSession(ctx, cookie);
+  const recentSignIn = requireRecentSignIn(ctx);
 
   app.post('/auth/sign-up/options', async (c) => {
     const { userName } = await readJson(c, userNameBody);
@@ -73,6 +74,11 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
     cookie.write(c, result.session);
     c.header('cache-control', 'no-store');
     return c.json({ sessionExpiresAt: result.session.expiresAt });
+  });
+
+  app.post('/auth/reauthenticate/options', signedIn, async (c) => {
+    await readJson(c, z.strictObject({}));
+    return c.json(await startSignIn(ctx, c.get('customerId')));
   });
 
   app.post('/auth/recover/options', async (c) => {
@@ -118,12 +124,12 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
     c.json({ passkeys: await listCustomerPasskeys(ctx, c.get('customerId')) }),
   );
 
-  app.post('/passkeys/options', signedIn, async (c) => {
+  app.post('/passkeys/options', signedIn, recentSignIn, async (c) => {
     const { userName } = await readJson(c, userNameBody);
     return c.json(await startAddPasskey(ctx, c.get('customerId'), userName));
   });
 
-  app.post('/passkeys/verify', signedIn, async (c) => {
+  app.post('/passkeys/verify', signedIn, recentSignIn, async (c) => {
     const body = await readJson(c, registrationBody);
     return c.json(
       await finishAddPasskey(ctx, c.get('customerId'), body.response, body.passkeyName),
@@ -131,7 +137,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
     );
   });
 
-  app.delete('/passkeys/:id', signedIn, async (c) => {
+  app.delete('/passkeys/:id', signedIn, recentSignIn, async (c) => {
     await removePasskey(ctx, c.get('customerId'), c.req.param('id'));
     return c.body(null, 204);
   });
@@ -140,7 +146,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
     c.json({ remaining: await countUnusedRecoveryCodes(ctx.db, c.get('customerId')) }),
   );
 
-  app.post('/recovery-codes', signedIn, async (c) => {
+  app.post('/recovery-codes', signedIn, recentSignIn, async (c) => {
     await readJson(c, z.strictObject({}));
     const codes = await ctx.db
       .transaction()

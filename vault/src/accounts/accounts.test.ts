@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECOVERY_CODE_FAILURE_LIMITS } from '../limits/failure-limits.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
+import { RECENT_SIGN_IN_MS } from './session-cookie.ts';
 
 async function countRows(
   vault: TestVault,
@@ -487,6 +488,109 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
       });
       expect(signOut.status).toBe(403);
       expect((await gina.request('GET', '/api/v1/auth/session')).status).toBe(200);
+    });
+  });
+
+  describe('confirming it is you', () => {
+    type Change = (c: VaultCustomer) => Promise<Awaited<ReturnType<VaultCustomer['request']>>>;
+    const changes: [string, Change, (c: VaultCustomer) => Promise<unknown>][] = [
+      [
+        'replacing the recovery codes',
+        (c) => c.request('POST', '/api/v1/recovery-codes', {}),
+        async (c) =>
+          (await c.expect<{ remaining: number }>('GET', '/api/v1/recovery-codes')).remaining,
+      ],
+      [
+        'adding a passkey',
+        (c) => c.request('POST', '/api/v1/passkeys/options', { userName: 'Ada' }),
+        async (c) => (await c.expect<{ passkeys: unknown[] }>('GET', '/api/v1/passkeys')).passkeys,
+      ],
+      [
+        'removing a passkey',
+        async (c) => {
+          const { passkeys } = await c.expect<{ passkeys: { id: string }[] }>(
+            'GET',
+            '/api/v1/passkeys',
+          );
+          return c.request('DELETE', `/api/v1/passkeys/${passkeys[0]!.id}`);
+        },
+        async (c) => (await c.expect<{ passkeys: unknown[] }>('GET', '/api/v1/passkeys')).passkeys,
+      ],
+    ];
+
+    async function signInAgain(c: VaultCustomer) {
+      const options = await c.expect<PublicKeyCredentialRequestOptionsJSON>(
+        'POST',
+        '/api/v1/auth/reauthenticate/options',
+        {},
+      );
+      const response = await c.authenticator.getAssertion(options, { origin: vault.origin });
+      return {
+        options,
+        answer: await c.request('POST', '/api/v1/auth/sign-in/verify', { response }),
+      };
+    }
+
+    it.each(changes)(
+      'refuses %s five minutes after the passkey sign-in, until the customer signs in again',
+      async (_name, change, state) => {
+        const ivy = new VaultCustomer(vault.url);
+        await ivy.signUp();
+        await ivy.addPasskey(new SoftAuthenticator(), 'Spare');
+        clock.advance(RECENT_SIGN_IN_MS + 1000);
+        const before = await state(ivy);
+        expectProblem(await change(ivy), 403, 'reauthentication_required');
+        expect(await state(ivy)).toEqual(before);
+        // Still signed in for everything else.
+        expect((await ivy.request('GET', '/api/v1/auth/session')).status).toBe(200);
+
+        const { options, answer } = await signInAgain(ivy);
+        expect(answer.status).toBe(200);
+        const { passkeys } = await ivy.expect<{ passkeys: { id: string }[] }>(
+          'GET',
+          '/api/v1/passkeys',
+        );
+        expect(options.allowCredentials?.map((c) => c.id).sort()).toEqual(
+          passkeys.map((p) => p.id).sort(),
+        );
+        expect((await change(ivy)).status).toBeLessThan(300);
+      },
+    );
+
+    it("takes only the signed-in customer's own passkey to confirm", async () => {
+      const jo = new VaultCustomer(vault.url);
+      await jo.signUp();
+      const other = new VaultCustomer(vault.url);
+      await other.signUp();
+      clock.advance(RECENT_SIGN_IN_MS + 1000);
+      const options = await jo.expect<PublicKeyCredentialRequestOptionsJSON>(
+        'POST',
+        '/api/v1/auth/reauthenticate/options',
+        {},
+      );
+      const response = await other.authenticator.getAssertion(options, {
+        origin: vault.origin,
+        credentialId: other.authenticator.credentials[0]!.id,
+      });
+      expectProblem(
+        await jo.request('POST', '/api/v1/auth/sign-in/verify', { response }),
+        400,
+        'passkey_refused',
+      );
+      expectProblem(
+        await jo.request('POST', '/api/v1/recovery-codes', {}),
+        403,
+        'reauthentication_required',
+      );
+      expectProblem(
+        await new VaultCustomer(vault.url).request(
+          'POST',
+          '/api/v1/auth/reauthenticate/options',
+          {},
+        ),
+        401,
+        'unauthenticated',
+      );
     });
   });
 

@@ -47,6 +47,29 @@ export function requireSession(
     if (!session) throw new VaultError('unauthenticated');
     c.set('customerId', session.customerId);
     c.set('sessionIdHash', session.idHash);
+    c.set('signedInAt', session.createdAt);
+    await next();
+  };
+}
+
+/** How recent a passkey ceremony must be for the changes that could take an account over. */
+export const RECENT_SIGN_IN_MS = 5 * 60 * 1000;
+
+/**
+ * After requireSession: refuses (403 reauthentication_required) a session that did not start
+ * with a passkey in the last five minutes. Adding a passkey, removing one and replacing the
+ * recovery codes would let whoever holds a stolen session cookie keep the account after the
+ * customer signed out everywhere; so they need the customer's passkey now, not only a cookie.
+ * The customer confirms with `POST /api/v1/auth/reauthenticate/options` and the usual sign-in
+ * verification, which starts a new session.
+ *
+ * @example
+ * app.post('/recovery-codes', signedIn, recentSignIn, handler);
+ */
+export function requireRecentSignIn(ctx: VaultContext): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (ctx.clock().getTime() - c.get('signedInAt') > RECENT_SIGN_IN_MS)
+      throw new VaultError('reauthentication_required');
     await next();
   };
 }

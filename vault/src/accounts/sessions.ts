@@ -37,8 +37,17 @@ export async function startSession(
 export async function resolveSession(
   ctx: VaultContext,
   secret: string,
-): Promise<{ customerId: string; idHash: string; expiresAt: number } | undefined> {
+): Promise<
+  { customerId: string; idHash: string; createdAt: number; expiresAt: number } | undefined
+> {
   const idHash = sha256Hex(secret);
   const session = await findLiveSession(ctx.db, idHash, ctx.clock().getTime());
-  return session && { customerId: session.customer_id, idHash, expiresAt: session.expires_at };
+  return (
+    session && {
+      customerId: session.customer_id,
+      idHash,
+      createdAt: session.created_at,
+      expiresAt: session.expires_at,
+    }
+  );
 }

@@ -6,7 +6,12 @@ import {
 } from '@simplewebauthn/server';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
-import { advancePasskeyCounter, findCustomer, findPasskey } from './accounts.repository.ts';
+import {
+  advancePasskeyCounter,
+  findCustomer,
+  findPasskey,
+  listPasskeys,
+} from './accounts.repository.ts';
 import { inCustomerTransaction } from './customer-transaction.ts';
 import { type NewSession, startSession } from './sessions.ts';
 import { CHALLENGE_TTL_MS, issueChallenge, passkeyRefused, takeChallenge } from './webauthn.ts';
@@ -17,14 +22,20 @@ import { CHALLENGE_TTL_MS, issueChallenge, passkeyRefused, takeChallenge } from 
  */
 export async function startSignIn(
   ctx: VaultContext,
+  /** Signing in again as this customer (to confirm it is them): only their passkeys will do. */
+  customerId?: string,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  const challenge = await issueChallenge(ctx, 'sign_in');
+  const challenge = await issueChallenge(ctx, 'sign_in', customerId ? { customerId } : {});
+  const passkeys = customerId ? await listPasskeys(ctx.db, customerId) : [];
   return generateAuthenticationOptions({
     rpID: ctx.rpId,
     challenge: challenge as Uint8Array<ArrayBuffer>,
     timeout: CHALLENGE_TTL_MS,
     userVerification: 'required',
-    allowCredentials: [],
+    allowCredentials: passkeys.map((passkey) => ({
+      id: passkey.id,
+      transports: JSON.parse(passkey.transports),
+    })),
   });
 }
 

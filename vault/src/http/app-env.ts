@@ -12,5 +12,7 @@ export interface AppEnv {
     customerId: string;
     /** The hash of the current session id, for sign-out. */
     sessionIdHash: string;
+    /** When the current session started: its passkey ceremony (ms). */
+    signedInAt: number;
   };
 }

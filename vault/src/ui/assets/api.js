@@ -32,12 +32,27 @@ export function whenSignedOut(handler) {
   onSignedOut = handler;
 }
 
+/** @type {(() => Promise<void>) | null} */
+let confirmIdentity = null;
+
+/**
+ * Who confirms it is the customer when the vault asks (403 reauthentication_required: adding or
+ * removing a passkey, or new recovery codes, long after signing in): a passkey prompt. The call
+ * that was refused is then made once more.
+ *
+ * @param {() => Promise<void>} handler
+ */
+export function whenConfirmationNeeded(handler) {
+  confirmIdentity = handler;
+}
+
 /**
  * @typedef {object} RequestOptions
  * @property {unknown} [body] sent as JSON
  * @property {Record<string, string>} [headers]
  * @property {AbortSignal} [signal]
  * @property {boolean} [blob] answer the body as a Blob (downloads) instead of parsed JSON
+ * @property {boolean} [confirmed] the customer just confirmed it is them: do not ask again
  */
 
 /**
@@ -76,6 +91,10 @@ export async function api(method, path, options = {}) {
     // The session check answers 401 by design when signed out; every other 401 means it ended.
     if (response.status === 401 && path !== '/api/v1/auth/session') onSignedOut();
     const problem = data && typeof data === 'object' ? data : {};
+    if (problem.code === 'reauthentication_required' && confirmIdentity && !options.confirmed) {
+      await confirmIdentity();
+      return api(method, path, { ...options, confirmed: true });
+    }
     throw new ProblemError(response.status, problem);
   }
   return { status: response.status, headers: response.headers, data };

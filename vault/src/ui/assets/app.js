@@ -1,4 +1,5 @@
-import { api, errorMessage, whenSignedOut } from './api.js';
+import { api, errorMessage, whenConfirmationNeeded, whenSignedOut } from './api.js';
+import { confirmIdentity } from './passkeys.js';
 
 /**
  * The app shell: session check, hash router and the shared error and announcement regions.
@@ -148,6 +149,10 @@ async function signOut() {
 }
 
 async function start() {
+  whenConfirmationNeeded(async () => {
+    announce('Confirm it is you with your passkey.');
+    await confirmIdentity();
+  });
   whenSignedOut(() => {
     if (!state.signedIn) return;
     setSignedIn(false);

@@ -90,6 +90,16 @@ export async function signIn() {
 }
 
 /**
+ * Signs in again as the signed-in customer, with one of their own passkeys, when the vault wants
+ * to be sure it is them (a fresh session for the changes that could take an account over).
+ */
+export async function confirmIdentity() {
+  const options = await api('POST', '/api/v1/auth/reauthenticate/options', { body: {} });
+  const response = await prompt('startAuthentication', options.data);
+  await api('POST', '/api/v1/auth/sign-in/verify', { body: { response } });
+}
+
+/**
  * Spends a recovery code on a new passkey for this device, and signs in with it.
  *
  * @param {string} code as typed: the vault ignores case, spaces and hyphens

@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from './errors.ts';
+
+/** The rows of docs/protocol.md's table of error codes: code, status, title. */
+function documentedCodes(): [string, number, string][] {
+  const text = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
+  const lines = text.slice(text.indexOf('| code | status | title |')).split('\n');
+  const end = lines.findIndex((line) => !line.startsWith('|'));
+  return lines.slice(2, end).map((line) => {
+    const [code, status, title] = line
+      .split('|')
+      .slice(1, -1)
+      .map((cell) => cell.trim());
+    return [code!.replaceAll('*', '').replaceAll('`', ''), Number(status), title!];
+  });
+}
+
+describe('docs/protocol.md error table', () => {
+  it('lists exactly the codes of ERROR_CODES, with their statuses and titles', () => {
+    const catalogue = Object.entries(ERROR_CODES).map(
+      ([code, { status, title }]) => [code, status, title] as [string, number, string],
+    );
+    const byCode = (a: [string, number, string], b: [string, number, string]) =>
+      a[0].localeCompare(b[0]);
+    expect(documentedCodes().sort(byCode)).toEqual(catalogue.sort(byCode));
+  });
+});
