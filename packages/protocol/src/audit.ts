@@ -17,6 +17,9 @@ export const AUDIT_EVENTS = [
   'deposit_refused',
   'deposit_accepted',
   'deposit_discarded',
+  'passkey_added',
+  'passkey_removed',
+  'recovery_codes_replaced',
 ] as const;
 /** An audit event. */
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { appendAudit } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
@@ -9,6 +10,7 @@ import {
   deleteCustomerSessions,
   deleteSession,
 } from './accounts.repository.ts';
+import { inCustomerTransaction } from './customer-transaction.ts';
 import {
   finishAddPasskey,
   listCustomerPasskeys,
@@ -132,13 +134,19 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
   app.post('/passkeys/verify', signedIn, recentSignIn, async (c) => {
     const body = await readJson(c, registrationBody);
     return c.json(
-      await finishAddPasskey(ctx, c.get('customerId'), body.response, body.passkeyName),
+      await finishAddPasskey(
+        ctx,
+        c.get('customerId'),
+        body.response,
+        body.passkeyName,
+        requestMeta(c),
+      ),
       201,
     );
   });
 
   app.delete('/passkeys/:id', signedIn, recentSignIn, async (c) => {
-    await removePasskey(ctx, c.get('customerId'), c.req.param('id'));
+    await removePasskey(ctx, c.get('customerId'), c.req.param('id'), requestMeta(c));
     return c.body(null, 204);
   });
 
@@ -148,9 +156,11 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/recovery-codes', signedIn, recentSignIn, async (c) => {
     await readJson(c, z.strictObject({}));
-    const codes = await ctx.db
-      .transaction()
-      .execute((trx) => replaceRecoveryCodes(ctx, trx, c.get('customerId')));
+    const codes = await inCustomerTransaction(ctx, c.get('customerId'), async (scope) => {
+      const replaced = await replaceRecoveryCodes(ctx, scope.trx, scope.customerId);
+      await appendAudit(ctx, scope, { event: 'recovery_codes_replaced', meta: requestMeta(c) });
+      return replaced;
+    });
     c.header('cache-control', 'no-store');
     return c.json({ recoveryCodes: codes }, 201);
   });

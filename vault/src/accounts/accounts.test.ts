@@ -4,7 +4,7 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { problemSchema } from '@webkey/protocol';
+import { type AuditEntry, problemSchema } from '@webkey/protocol';
 import { SoftAuthenticator, VaultCustomer } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECOVERY_CODE_FAILURE_LIMITS } from '../limits/failure-limits.ts';
@@ -632,6 +632,27 @@ describe.each(TEST_ENGINES)('passkey accounts on %s', (engine) => {
         400,
         'passkey_refused',
       );
+    });
+
+    it("records passkeys added and removed, and recovery codes replaced, in the customer's log", async () => {
+      const kit = new VaultCustomer(vault.url);
+      await kit.signUp();
+      expect((await kit.addPasskey(new SoftAuthenticator(), 'Work laptop')).status).toBe(201);
+      const { passkeys } = await kit.expect<{ passkeys: { id: string; name: string }[] }>(
+        'GET',
+        '/api/v1/passkeys',
+      );
+      const laptop = passkeys.find((p) => p.name === 'Work laptop')!;
+      expect((await kit.request('DELETE', `/api/v1/passkeys/${laptop.id}`)).status).toBe(204);
+      expect((await kit.request('POST', '/api/v1/recovery-codes', {})).status).toBe(201);
+      const { entries } = await kit.expect<{ entries: AuditEntry[] }>('GET', '/api/v1/audit');
+      expect(
+        entries.map((e) => [e.event, e.reason, e.ip]).filter(([event]) => event !== 'signed_up'),
+      ).toEqual([
+        ['recovery_codes_replaced', null, '127.0.0.1'],
+        ['passkey_removed', 'Work laptop', '127.0.0.1'],
+        ['passkey_added', 'Work laptop', '127.0.0.1'],
+      ]);
     });
 
     it('never removes the last passkey even when two removals race', async () => {

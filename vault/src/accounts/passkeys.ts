@@ -3,6 +3,7 @@ import type {
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { PasskeySummary } from '@webkey/protocol';
+import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { VaultError } from '../http/vault-error.ts';
@@ -66,12 +67,16 @@ export async function startAddPasskey(
   });
 }
 
-/** Verifies and stores one more passkey for the customer the challenge was issued to. */
+/**
+ * Verifies and stores one more passkey for the customer the challenge was issued to, audited
+ * (`passkey_added`, its name as the reason) in the same transaction.
+ */
 export async function finishAddPasskey(
   ctx: VaultContext,
   customerId: string,
   response: RegistrationResponseJSON,
   name: string,
+  meta: RequestMeta,
 ): Promise<PasskeySummary> {
   const challenge = await takeChallenge(ctx, response, 'add_passkey');
   if (challenge.customer_id !== customerId) {
@@ -79,7 +84,10 @@ export async function finishAddPasskey(
   }
   const passkey = await verifyRegistration(ctx, response, challenge, { customerId, name });
   try {
-    await insertPasskey(ctx.db, passkey);
+    await inCustomerTransaction(ctx, customerId, async (scope) => {
+      await insertPasskey(scope.trx, passkey);
+      await appendAudit(ctx, scope, { event: 'passkey_added', meta, reason: passkey.name });
+    });
   } catch (error) {
     if (isUniqueViolation(error))
       throw passkeyRefused('This passkey is already registered.', error);
@@ -90,19 +98,23 @@ export async function finishAddPasskey(
 
 /**
  * Removes a passkey, never the last one: the count is checked under a lock on the customer's
- * row, so two concurrent removals cannot leave an account with no way in.
+ * row, so two concurrent removals cannot leave an account with no way in. Audited
+ * (`passkey_removed`, its name as the reason).
  */
 export async function removePasskey(
   ctx: VaultContext,
   customerId: string,
   passkeyId: string,
+  meta: RequestMeta,
 ): Promise<void> {
-  await inCustomerTransaction(ctx, customerId, async ({ trx }) => {
-    const passkeys = await listPasskeys(trx, customerId);
-    if (!passkeys.some((passkey) => passkey.id === passkeyId)) {
+  await inCustomerTransaction(ctx, customerId, async (scope) => {
+    const { trx } = scope;
+    const removed = (await listPasskeys(trx, customerId)).find((p) => p.id === passkeyId);
+    if (!removed) {
       throw new VaultError('not_found', { detail: 'You have no passkey with this id.' });
     }
     if ((await countPasskeys(trx, customerId)) <= 1) throw new VaultError('last_passkey');
     await deletePasskey(trx, customerId, passkeyId);
+    await appendAudit(ctx, scope, { event: 'passkey_removed', meta, reason: removed.name });
   });
 }

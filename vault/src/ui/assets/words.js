@@ -134,6 +134,12 @@ export function entryHeadline(entry) {
       return entry.reason === 'recovery_code'
         ? 'Signed in with a recovery code'
         : 'Signed in with a passkey';
+    case 'passkey_added':
+      return `Passkey added: ${entry.reason ?? 'unnamed'}`;
+    case 'passkey_removed':
+      return `Passkey removed: ${entry.reason ?? 'unnamed'}`;
+    case 'recovery_codes_replaced':
+      return 'New recovery codes made; the old ones stopped working';
     default:
       return entry.event;
   }
