@@ -69,7 +69,7 @@ export type AuditExport = z.infer<typeof auditExportSchema>;
  * entry.hash === await auditEntryHash(entry)
  */
 export async function auditEntryHash(
-  entry: Omit<AuditEntry, 'hash'> & { hash?: string },
+  entry: Omit<AuditEntry, 'hash' | 'event'> & { event: string; hash?: string },
 ): Promise<string> {
   const { hash: _ignored, ...body } = entry;
   const bytes = new TextEncoder().encode(canonicalJson(body));

@@ -4,6 +4,7 @@ import {
   auditEntryHash,
   auditEntrySchema,
   auditExportSchema,
+  CHECKPOINT_JWT_TYPE,
   type IssuedWebkey,
   issuedWebkeySchema,
   jwksSchema,
@@ -500,6 +501,25 @@ describe.each(TEST_ENGINES)('audit log on %s', (engine) => {
         expect(result.firstBad.id).toBe(log.entries[expected.index]?.id);
       // The untouched export still verifies.
       expect((await verifyAuditExport(exported)).ok).toBe(true);
+    });
+
+    it('verifies a log with an event this version does not know, and still detects its alteration', async () => {
+      // As a newer vault would write it: the same entry, an event name from a later version.
+      const log = structuredClone(exported);
+      const last: Omit<AuditEntry, 'event'> & { event: string } = log.entries.at(-1)!;
+      last.event = 'account_renamed';
+      last.hash = await auditEntryHash(last);
+      const { iss: _iss, ...claims } = decodeJwt(log.checkpoint);
+      log.checkpoint = await vault.ctx.signer.sign(
+        { ...claims, head: last.hash },
+        CHECKPOINT_JWT_TYPE,
+      );
+      expect(await verifyAuditExport(log)).toMatchObject({ ok: true, head: last.hash });
+      last.reason = 'edited';
+      expect(await verifyAuditExport(log)).toMatchObject({
+        ok: false,
+        firstBad: { seq: last.seq, reason: /altered/ },
+      });
     });
 
     it("fails against another vault's JWKS", async () => {
