@@ -51,15 +51,15 @@ export function addressBucket(ip: string): string {
   return `${network}::/64`;
 }
 
+/** The client address's bucket of a budget, when the address is known. */
+function perAddress(budget: string, ip: string | null, limit: number): [string, number][] {
+  return ip ? [[`${budget}:ip:${addressBucket(ip)}`, limit]] : [];
+}
+
 function shortCodeBuckets(vendorId: string, ip: string | null): [string, number][] {
   return [
     [`code-failures:vendor:${vendorId}`, SHORT_CODE_FAILURE_LIMITS.vendor],
-    ...(ip
-      ? ([[`code-failures:ip:${addressBucket(ip)}`, SHORT_CODE_FAILURE_LIMITS.ip]] as [
-          string,
-          number,
-        ][])
-      : []),
+    ...perAddress('code-failures', ip, SHORT_CODE_FAILURE_LIMITS.ip),
     ['code-failures:global', SHORT_CODE_FAILURE_LIMITS.global],
   ];
 }
@@ -164,12 +164,7 @@ export function admitRecoveryAttempt(db: Db, ip: string | null, now: number): Pr
   return admitAttempt(
     db,
     [
-      ...(ip
-        ? ([[`recovery-failures:ip:${addressBucket(ip)}`, RECOVERY_CODE_FAILURE_LIMITS.ip]] as [
-            string,
-            number,
-          ][])
-        : []),
+      ...perAddress('recovery-failures', ip, RECOVERY_CODE_FAILURE_LIMITS.ip),
       ['recovery-failures:global', RECOVERY_CODE_FAILURE_LIMITS.global],
     ],
     now,

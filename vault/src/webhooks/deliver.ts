@@ -84,18 +84,19 @@ export async function deliverDue(ctx: VaultContext, post: Poster): Promise<numbe
     const host = hostOf(row.url);
     byHost.set(host, [...(byHost.get(host) ?? []), row]);
   }
-  const outcomes = await Promise.all(
-    [...byHost.values()].map(async (rows) => {
-      let delivered = 0;
-      const lane = async () => {
-        for (let row = rows.shift(); row; row = rows.shift())
-          if (await deliverOne(ctx, post, row)) delivered += 1;
-      };
-      await Promise.all(Array.from({ length: Math.min(PER_HOST, rows.length) }, lane));
-      return delivered;
-    }),
+  let delivered = 0;
+  const lane = async (rows: WebhookOutboxTable[]) => {
+    for (let row = rows.shift(); row; row = rows.shift())
+      if (await deliverOne(ctx, post, row)) delivered += 1;
+  };
+  const lanes = [...byHost.values()].flatMap((rows) =>
+    Array.from({ length: Math.min(PER_HOST, rows.length) }, () => lane(rows)),
   );
-  return outcomes.reduce((sum, n) => sum + n, 0);
+  // Every lane ends before the round does (the vault waits for the round when it closes); a
+  // lane that failed (the database, say) leaves its rows to be taken again after the lease.
+  const failed = (await Promise.allSettled(lanes)).find((lane) => lane.status === 'rejected');
+  if (failed) throw failed.reason;
+  return delivered;
 }
 
 function hostOf(url: string): string {
