@@ -28,7 +28,10 @@ function codeRefused(): VaultError {
 /**
  * Starts account recovery with a recovery code: registration options for a new passkey on the
  * code's account. The code is only checked here; it is spent when the passkey is verified.
- * Unknown codes are budgeted per client address and for the whole vault (429 beyond).
+ * Unknown codes are budgeted per client address and for the whole vault (429 beyond); a good
+ * code is never counted or refused for them, so strangers spending the budgets block nobody's
+ * recovery. (Counting only after the lookup leaves a race of a few concurrent guesses past a
+ * budget: nothing against 80-bit codes.)
  */
 export async function startRecovery(
   ctx: VaultContext,
@@ -36,10 +39,11 @@ export async function startRecovery(
   userName: string,
   meta: RequestMeta,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-  const attempt = await admitRecoveryAttempt(ctx.db, meta.ip, ctx.clock().getTime());
   const stored = await findUnusedRecoveryCode(ctx.db, hashRecoveryCode(code));
-  if (!stored) throw codeRefused();
-  await attempt.release();
+  if (!stored) {
+    await admitRecoveryAttempt(ctx.db, meta.ip, ctx.clock().getTime());
+    throw codeRefused();
+  }
   return startAddPasskey(ctx, stored.customer_id, userName, 'recover', stored.id);
 }
 

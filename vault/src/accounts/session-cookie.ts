@@ -56,20 +56,30 @@ export function requireSession(
 export const RECENT_SIGN_IN_MS = 5 * 60 * 1000;
 
 /**
- * After requireSession: refuses (403 reauthentication_required) a session that did not start
- * with a passkey in the last five minutes. Adding a passkey, removing one and replacing the
- * recovery codes would let whoever holds a stolen session cookie keep the account after the
- * customer signed out everywhere; so they need the customer's passkey now, not only a cookie.
- * The customer confirms with `POST /api/v1/auth/reauthenticate/options` and the usual sign-in
- * verification, which starts a new session.
+ * Refuses (403 reauthentication_required) a session that did not start with a passkey in the
+ * last five minutes. Adding a passkey, removing one, replacing the recovery codes and opening a
+ * standing grant would let whoever holds a stolen session cookie keep the account, or its data,
+ * after the customer signed out everywhere; so they need the customer's passkey now, not only a
+ * cookie. The customer confirms with `POST /api/v1/auth/reauthenticate/options` and the usual
+ * sign-in verification, which starts a new session.
+ *
+ * @example
+ * if (input.grantDays !== null) assertRecentSignIn(ctx, c.get('signedInAt'));
+ */
+export function assertRecentSignIn(ctx: VaultContext, signedInAt: number): void {
+  if (ctx.clock().getTime() - signedInAt > RECENT_SIGN_IN_MS)
+    throw new VaultError('reauthentication_required');
+}
+
+/**
+ * After requireSession: {@link assertRecentSignIn} as middleware.
  *
  * @example
  * app.post('/recovery-codes', signedIn, recentSignIn, handler);
  */
 export function requireRecentSignIn(ctx: VaultContext): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (ctx.clock().getTime() - c.get('signedInAt') > RECENT_SIGN_IN_MS)
-      throw new VaultError('reauthentication_required');
+    assertRecentSignIn(ctx, c.get('signedInAt'));
     await next();
   };
 }

@@ -44,7 +44,13 @@ function ipv6Groups(address: string): number[] {
  */
 export function addressBucket(ip: string): string {
   if (isIP(ip) !== 6) return ip;
-  const network = ipv6Groups(ip)
+  const groups = ipv6Groups(ip);
+  // An IPv4-mapped address in any spelling (::ffff:c633:6401) is the IPv4 client it maps.
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [high, low] = [groups[6]!, groups[7]!];
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  }
+  const network = groups
     .slice(0, 4)
     .map((group) => group.toString(16))
     .join(':');
@@ -66,7 +72,10 @@ function shortCodeBuckets(vendorId: string, ip: string | null): [string, number]
 
 /** An attempt let in under a failure budget; it counts as a failure unless released. */
 export interface Attempt {
-  /** The attempt succeeded: it no longer counts against any budget. */
+  /**
+   * The attempt succeeded: it no longer counts against any budget. Never fails: what succeeded
+   * has been done (a redemption committed), and a count left standing only errs towards refusing.
+   */
   release(): Promise<void>;
 }
 
@@ -108,7 +117,7 @@ async function admitAttempt(
   const start = windowStart(now);
   const names = limits.map(([bucket]) => bucket);
   const release = async () => {
-    await addToBuckets(db, names, start, -1);
+    await addToBuckets(db, names, start, -1).catch(() => undefined);
   };
   const counts = await addToBuckets(db, names, start, 1);
   if (limits.some(([, limit], i) => counts[i]! > limit)) {
@@ -154,11 +163,11 @@ export const RECOVERY_CODE_FAILURE_LIMITS = {
 } as const;
 
 /**
- * A recovery attempt (a recovery code presented to start recovery), under the address's and the
- * vault's budgets of unknown codes (see admitAttempt). Released when the code was good.
+ * An unknown recovery code, counted against the address's and the vault's budgets (see
+ * admitAttempt); 429 when one is spent.
  *
  * @example
- * const attempt = await admitRecoveryAttempt(db, meta.ip, now);
+ * await admitRecoveryAttempt(db, meta.ip, now); // then refuse the code
  */
 export function admitRecoveryAttempt(db: Db, ip: string | null, now: number): Promise<Attempt> {
   return admitAttempt(

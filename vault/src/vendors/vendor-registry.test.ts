@@ -25,11 +25,14 @@ function fakeNetwork(options: { status?: number; held?: boolean } = {}) {
       ? { status, body: { vendor_id: url, name: 'Shop', jwks: { keys: [jwk] } } }
       : { status, body: {} };
   };
+  const hold = () => {
+    holding = true;
+  };
   const releaseAll = () => {
     holding = false;
     for (const release of waiting.splice(0)) release();
   };
-  return { fetchJson, fetched, releaseAll };
+  return { fetchJson, fetched, hold, releaseAll };
 }
 
 describe('VendorRegistry', () => {
@@ -73,5 +76,25 @@ describe('VendorRegistry', () => {
     // Done, the places are free again.
     await registry.get('https://victim.example/4');
     expect(network.fetched).toHaveLength(33);
+  });
+
+  it('still refreshes a vendor it knows while strangers fill the caps', async () => {
+    const network = fakeNetwork();
+    const clock = testClock();
+    const registry = new VendorRegistry(network.fetchJson, clock, false);
+    const known = 'https://shop.example/vendor.json';
+    await registry.get(known);
+    clock.advance(10 * 60 * 1000); // its document is stale now
+    network.hold();
+    const strangers = Array.from({ length: 32 }, (_, i) =>
+      registry.get(`https://s${i}.attacker.example/vendor.json`),
+    );
+    await expect(registry.get('https://s99.attacker.example/vendor.json')).rejects.toThrow(
+      /too many/,
+    );
+    const refreshed = registry.get(known);
+    network.releaseAll();
+    await expect(refreshed).resolves.toMatchObject({ vendor_id: known });
+    await Promise.all(strangers);
   });
 });

@@ -62,13 +62,18 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
  *
  * Anyone can name any URL as a vendor id, and its document is needed before the assertion's
  * signature can be checked, so fetching is bounded: a document that could not be used is not
- * fetched again for 30 s, and at most 32 fetches run at once (4 to one host); a request beyond
- * that is refused, not queued, so the vault cannot be made to send a flood of requests elsewhere.
+ * fetched again for 30 s, and at most 32 fetches of vendors the vault does not know yet run at
+ * once (4 to one host); a request beyond that is refused, not queued, so the vault cannot be
+ * made to send a flood of requests elsewhere. Vendors it has a document for (fresh or not) are
+ * not held to those caps: their refetches come at most every 30 s each, and strangers filling
+ * the caps must not lock them out.
  */
 export class VendorRegistry {
   readonly #cache = new Map<string, CacheEntry>();
   readonly #failures = new Map<string, { error: VendorMetadataError; until: number }>();
   readonly #inFlight = new Map<string, Promise<VendorMetadata>>();
+  /** Fetches in flight of vendors without a cached document, in all and by host. */
+  #unknownFetches = 0;
   readonly #fetchesByHost = new Map<string, number>();
 
   constructor(
@@ -95,9 +100,13 @@ export class VendorRegistry {
     if (failed && failed.until > now) throw failed.error;
     const host = new URL(vendorId).host;
     const fromHost = this.#fetchesByHost.get(host) ?? 0;
-    if (this.#inFlight.size >= MAX_FETCHES || fromHost >= MAX_FETCHES_PER_HOST)
+    if (!cached && (this.#unknownFetches >= MAX_FETCHES || fromHost >= MAX_FETCHES_PER_HOST))
       throw new VendorMetadataError('too many vendor documents being fetched; try again');
-    this.#fetchesByHost.set(host, fromHost + 1);
+    const counted = !cached;
+    if (counted) {
+      this.#unknownFetches += 1;
+      this.#fetchesByHost.set(host, fromHost + 1);
+    }
     const fetching = this.fetchMetadata(vendorId)
       .catch((error: unknown) => {
         if (error instanceof VendorMetadataError) {
@@ -110,6 +119,8 @@ export class VendorRegistry {
       })
       .finally(() => {
         this.#inFlight.delete(vendorId);
+        if (!counted) return;
+        this.#unknownFetches -= 1;
         const left = (this.#fetchesByHost.get(host) ?? 1) - 1;
         if (left > 0) this.#fetchesByHost.set(host, left);
         else this.#fetchesByHost.delete(host);

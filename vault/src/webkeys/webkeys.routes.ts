@@ -1,6 +1,10 @@
 import { issueWebkeyRequestSchema } from '@webkey/protocol';
 import { Hono } from 'hono';
-import { requireSession, type SessionCookie } from '../accounts/session-cookie.ts';
+import {
+  assertRecentSignIn,
+  requireSession,
+  type SessionCookie,
+} from '../accounts/session-cookie.ts';
 import type { VaultContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { readJson } from '../http/json-body.ts';
@@ -19,6 +23,8 @@ export function webkeysRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<Ap
 
   app.post('/', async (c) => {
     const input = await readJson(c, issueWebkeyRequestSchema);
+    // A standing grant outlives the session: it takes the passkey, not only the cookie.
+    if (input.grantDays !== null) assertRecentSignIn(ctx, c.get('signedInAt'));
     return c.json(
       await issueWebkey(ctx, ctx.signer, c.get('customerId'), input, requestMeta(c), ctx.devMode),
       201,
