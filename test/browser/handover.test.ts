@@ -200,7 +200,17 @@ describe.runIf(chromiumAvailable())('the counter handover in Chromium', () => {
     // The session started with a passkey more than five minutes ago.
     await vault.ctx.db.updateTable('sessions').set({ created_at: 0 }).execute();
     const before = await vault.ctx.db.selectFrom('sessions').select('id_hash').execute();
+    // Cancelled: nothing changes, and the page says so.
     await customer.click(byTestId('regenerate-codes'));
+    await customer.waitForSelector(byTestId('confirm-dialog'));
+    await customer.click(byTestId('confirm-cancel'));
+    await expect.poll(() => customer.locator('#error').textContent()).toMatch(/did not confirm/);
+    expect(await vault.ctx.db.selectFrom('sessions').select('id_hash').execute()).toEqual(before);
+    // Confirmed with the passkey: the codes follow.
+    await customer.click(byTestId('regenerate-codes'));
+    await customer.waitForSelector(byTestId('confirm-dialog'));
+    await screenshotBoth(customer, '11-confirm-it-is-you');
+    await customer.click(byTestId('confirm-identity'));
     // The virtual authenticator answers the passkey prompt; the codes follow.
     await expect.poll(() => customer.locator(`${byTestId('recovery-codes')} li`).count()).toBe(10);
     expect(await customer.locator('#error').isHidden()).toBe(true);
@@ -208,7 +218,8 @@ describe.runIf(chromiumAvailable())('the counter handover in Chromium', () => {
     const after = await vault.ctx.db.selectFrom('sessions').select('id_hash').execute();
     expect(after).toHaveLength(1);
     expect(after[0]!.id_hash).not.toBe(before[0]!.id_hash);
-    await screenshotBoth(customer, '11-new-recovery-codes');
+    expect(await customer.locator(byTestId('confirm-dialog')).count()).toBe(0);
+    await screenshotBoth(customer, '12-new-recovery-codes');
   });
 
   it('labels every control and names every button on every page, for the customer and the clerk', async () => {

@@ -1,5 +1,5 @@
 import { api, errorMessage, whenConfirmationNeeded, whenSignedOut } from './api.js';
-import { confirmIdentity } from './passkeys.js';
+import { askToConfirm } from './confirm-identity.js';
 
 /**
  * The app shell: session check, hash router and the shared error and announcement regions.
@@ -149,10 +149,7 @@ async function signOut() {
 }
 
 async function start() {
-  whenConfirmationNeeded(async () => {
-    announce('Confirm it is you with your passkey.');
-    await confirmIdentity();
-  });
+  whenConfirmationNeeded(askToConfirm);
   whenSignedOut(() => {
     if (!state.signedIn) return;
     setSignedIn(false);
