@@ -26,7 +26,7 @@ export function askToConfirm() {
       h(
         'dialog',
         { 'aria-labelledby': 'confirm-title', testid: 'confirm-dialog' },
-        h('h2', { id: 'confirm-title' }, 'Confirm it is you'),
+        h('h2', { id: 'confirm-title', class: 'dialog-title' }, 'Confirm it is you'),
         h(
           'p',
           {},
