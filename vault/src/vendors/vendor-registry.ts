@@ -13,7 +13,7 @@ const MIN_REFRESH_MS = 30 * 1000;
 const MAX_ENTRIES = 10_000;
 /** How long a vendor id whose document could not be used is answered from memory. */
 const FAILURE_TTL_MS = 30 * 1000;
-/** Fetches of vendor documents at once, in all and to one host. */
+/** Fetches at once of vendors without a cached document, in all and to one host. */
 const MAX_FETCHES = 32;
 const MAX_FETCHES_PER_HOST = 4;
 
