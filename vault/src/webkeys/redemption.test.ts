@@ -894,8 +894,13 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
         { iat: now, exp: now + 3600 },
         { iat: now + 120, exp: now + 180 },
         { jti: 'short' },
+        { exp: undefined },
+        { iat: undefined },
       ]) {
         const forged = await assertion(stranger, { claims });
+        // A claim set to undefined is left out of the assertion.
+        for (const [name, value] of Object.entries(claims))
+          if (value === undefined) expect(decodeJwt(forged)).not.toHaveProperty(name);
         expectProblem(
           await stranger.redeem(vault.url, { key: key.key }, { assertion: forged }),
           401,
