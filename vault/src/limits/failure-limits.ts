@@ -169,8 +169,9 @@ export const RECOVERY_CODE_FAILURE_LIMITS = {
  * @example
  * await admitRecoveryAttempt(db, meta.ip, now); // then refuse the code
  */
-export function admitRecoveryAttempt(db: Db, ip: string | null, now: number): Promise<Attempt> {
-  return admitAttempt(
+export async function admitRecoveryAttempt(db: Db, ip: string | null, now: number): Promise<void> {
+  // Counted for good: only unknown codes come here, and they stay failures.
+  await admitAttempt(
     db,
     [
       ...perAddress('recovery-failures', ip, RECOVERY_CODE_FAILURE_LIMITS.ip),
