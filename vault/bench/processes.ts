@@ -51,6 +51,16 @@ export async function startChild(
   };
 }
 
+/** CPU µs per request between two `cpuMs()` readings; undefined without /proc. */
+export function cpuUsPerRequest(
+  beforeMs: number | undefined,
+  afterMs: number | undefined,
+  requests: number,
+): number | undefined {
+  if (beforeMs === undefined || afterMs === undefined) return undefined;
+  return Math.round(((afterMs - beforeMs) * 1000) / requests);
+}
+
 /** Fields of /proc/PID/stat after the command name: state is [0], ppid [1], utime [11], stime [12]. */
 function statFields(pid: string): string[] | undefined {
   try {

@@ -7,12 +7,18 @@
  * load generator does not steal CPU from the vault while measuring) and redeems one use of a
  * pre-issued key (see redeem-run.ts). Ends with one JSON line.
  *
- *   pnpm bench [--requests N] [--connections N] [--workers N]    (defaults 20000, 50, 1)
+ * `--reference` also measures, in the same run and the same way, the yardstick issue #3 sets
+ * redemption against: an OpenID Connect provider's userinfo endpoint (userinfo-reference.ts),
+ * and adds its figures to the line as `reference_*`.
+ *
+ *   pnpm bench [--requests N] [--connections N] [--workers N] [--reference]
+ *   (defaults 20000, 50, 1)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChild } from './processes.ts';
+import type autocannon from 'autocannon';
+import { cpuUsPerRequest, startChild } from './processes.ts';
 import { measureRedemptions, runAutocannon } from './redeem-run.ts';
 
 function option(name: string, fallback: string): string {
@@ -20,10 +26,53 @@ function option(name: string, fallback: string): string {
   return index === -1 ? fallback : (process.argv[index + 1] ?? fallback);
 }
 
+/**
+ * The OpenID Connect userinfo endpoint's throughput and latency, each request with one of the
+ * provider's access tokens, in turn.
+ */
+async function measureUserinfo(dataDir: string, requests: number, connections: number) {
+  const tokensFile = join(dataDir, 'reference-tokens.json');
+  const provider = await startChild(['--import', 'tsx', 'vault/bench/userinfo-reference.ts'], {
+    WEBKEY_BENCH_TOKENS_FILE: tokensFile,
+  });
+  try {
+    const tokens = JSON.parse(readFileSync(tokensFile, 'utf8')) as string[];
+    let next = 0;
+    const options = {
+      url: `${provider.url}/me`,
+      connections,
+      requests: [
+        {
+          method: 'GET' as const,
+          setupRequest: (request: autocannon.Request) => ({
+            ...request,
+            headers: { authorization: `Bearer ${tokens[next++ % tokens.length]}` },
+          }),
+        },
+      ],
+    };
+    // As many requests to warm it as the vault's sign-ups and key issuance give the vault.
+    await runAutocannon({ ...options, amount: 5_000 });
+    const cpuBefore = provider.cpuMs();
+    const run = await runAutocannon({ ...options, amount: requests });
+    const cpuAfter = provider.cpuMs();
+    return {
+      cpuUs: cpuUsPerRequest(cpuBefore, cpuAfter, run.requests.total),
+      rps: run.requests.total / (run.elapsedMs / 1000),
+      p50Ms: run.latency.p50,
+      p99Ms: run.latency.p99,
+      errors: run.errors + run.timeouts + run.non2xx,
+    };
+  } finally {
+    await provider.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const total = Number(option('--requests', '20000'));
   const connections = Number(option('--connections', '50'));
   const workers = option('--workers', '1');
+  const withReference = process.argv.includes('--reference');
   const dataDir = mkdtempSync(join(tmpdir(), 'webkey-bench-'));
   const baseline = await startChild(['--import', 'tsx', 'vault/bench/baseline-server.ts'], {});
   try {
@@ -34,6 +83,9 @@ async function main(): Promise<void> {
       workers,
       nodeArgs: process.env.WEBKEY_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
     });
+    const reference = withReference
+      ? await measureUserinfo(dataDir, total, connections)
+      : undefined;
     const bareOptions = { url: `${baseline.url}/json`, connections, method: 'POST' } as const;
     // The first tens of thousands of requests run while V8 still optimises the server's code.
     await runAutocannon({ ...bareOptions, amount: 50_000 });
@@ -51,6 +103,16 @@ async function main(): Promise<void> {
       cpu_us: redeem.cpuUs,
       requests: redeem.requests,
       workers: Number(workers),
+      ...(reference
+        ? {
+            reference_rps: Math.round(reference.rps),
+            reference_ratio: Number((reference.rps / bareRps).toFixed(3)),
+            reference_p50_ms: reference.p50Ms,
+            reference_p99_ms: reference.p99Ms,
+            reference_errors: reference.errors,
+            reference_cpu_us: reference.cpuUs,
+          }
+        : {}),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   } finally {

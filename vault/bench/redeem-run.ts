@@ -17,7 +17,7 @@ import {
 import { VaultCustomer } from '@webkey/testkit';
 import autocannon from 'autocannon';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { startChild } from './processes.ts';
+import { cpuUsPerRequest, startChild } from './processes.ts';
 
 const CUSTOMERS = 20;
 const USES_PER_KEY = 100;
@@ -213,10 +213,7 @@ export async function measureRedemptions(
     });
     const cpuAfter = vault.cpuMs();
     return {
-      cpuUs:
-        cpuBefore === undefined || cpuAfter === undefined
-          ? undefined
-          : Math.round(((cpuAfter - cpuBefore) * 1000) / redeem.requests.total),
+      cpuUs: cpuUsPerRequest(cpuBefore, cpuAfter, redeem.requests.total),
       overallRps: redeem.requests.total / (redeem.elapsedMs / 1000),
       p50Ms: redeem.latency.p50,
       p99Ms: redeem.latency.p99,
