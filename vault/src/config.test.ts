@@ -36,6 +36,7 @@ describe('loadConfig', () => {
         WEBKEY_SESSION_TTL_SECONDS: '600',
         WEBKEY_DEV: 'true',
         WEBKEY_METRICS_TOKEN: 'scraper-token-0123456789abcdef0123456789',
+        WEBKEY_CEREMONY_LIMIT: '500',
       },
       '/ignored',
     );
@@ -48,6 +49,7 @@ describe('loadConfig', () => {
       sessionTtlSeconds: 600,
       devMode: true,
       metricsToken: 'scraper-token-0123456789abcdef0123456789',
+      ceremonyStartsPerMinute: 500,
     });
   });
 
@@ -92,6 +94,8 @@ describe('loadConfig', () => {
     ],
     [{ WEBKEY_METRICS_TOKEN: 'short' }, /WEBKEY_METRICS_TOKEN: 32 to 512 visible ASCII/],
     [{ WEBKEY_METRICS_TOKEN: `${'x'.repeat(31)} y` }, /WEBKEY_METRICS_TOKEN/],
+    [{ WEBKEY_CEREMONY_LIMIT: '0' }, /WEBKEY_CEREMONY_LIMIT/],
+    [{ WEBKEY_CEREMONY_LIMIT: 'lots' }, /WEBKEY_CEREMONY_LIMIT/],
     [{ WEBKEY_PROT: '8080' }, /unknown variable\(s\) WEBKEY_PROT/],
   ];
   it.each(bad)('refuses %o with a message naming the variable', (environment, message) => {

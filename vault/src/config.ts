@@ -33,6 +33,11 @@ export interface VaultConfig {
   trustedProxies?: TrustedProxies;
   /** The bearer token `/metrics` requires; undefined: no `/metrics` (open in development mode). */
   metricsToken?: string;
+  /**
+   * Passkey ceremonies (sign-up and sign-in) one client address may start per minute; default
+   * DEFAULT_CEREMONY_STARTS_PER_MINUTE (see limits/ceremony-limits.ts).
+   */
+  ceremonyStartsPerMinute?: number;
 }
 
 const booleanText = z
@@ -55,6 +60,7 @@ const environmentSchema = z.strictObject({
   WEBKEY_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   WEBKEY_TRUSTED_PROXIES: z.string().optional(),
   WEBKEY_FORWARDED_HEADER: z.enum(['x-forwarded-for', 'forwarded']).optional(),
+  WEBKEY_CEREMONY_LIMIT: z.coerce.number().int().min(1).max(1_000_000).optional(),
   WEBKEY_METRICS_TOKEN: z
     .string()
     .regex(/^[\x21-\x7e]{32,512}$/, '32 to 512 visible ASCII characters (a random token)')
@@ -116,6 +122,9 @@ export function loadConfig(
     logLevel: env.WEBKEY_LOG_LEVEL,
     trustedProxies: trustedProxiesFrom(env.WEBKEY_TRUSTED_PROXIES, env.WEBKEY_FORWARDED_HEADER),
     metricsToken: env.WEBKEY_METRICS_TOKEN,
+    ...(env.WEBKEY_CEREMONY_LIMIT === undefined
+      ? {}
+      : { ceremonyStartsPerMinute: env.WEBKEY_CEREMONY_LIMIT }),
   };
   return Object.freeze(config);
 }

@@ -37,6 +37,8 @@ export interface VaultContext {
   metrics: VaultMetrics;
   /** Proxies whose X-Forwarded-For names the client. */
   trustedProxies: TrustedProxies;
+  /** Passkey ceremonies one client address may start per minute (limits/ceremony-limits.ts). */
+  ceremonyStartsPerMinute: number;
   /** Who may read `/metrics` (see observability/metrics-access.ts). */
   metricsAccess: (authorization: string | undefined) => MetricsAccess;
 }

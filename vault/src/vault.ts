@@ -21,6 +21,7 @@ import { sweepExpired } from './housekeeping.ts';
 import type { AppEnv } from './http/app-env.ts';
 import { NO_TRUSTED_PROXIES } from './http/client-address.ts';
 import { problemBody, problemResponse } from './http/problem.ts';
+import { DEFAULT_CEREMONY_STARTS_PER_MINUTE } from './limits/ceremony-limits.ts';
 import { VaultMetrics } from './observability/metrics.ts';
 import { metricsAccess } from './observability/metrics-access.ts';
 import { VaultSigner } from './signing/signing-keys.ts';
@@ -114,6 +115,7 @@ export async function openVault(
     metrics: new VaultMetrics(),
     trustedProxies: config.trustedProxies ?? NO_TRUSTED_PROXIES,
     metricsAccess: metricsAccess({ token: config.metricsToken, devMode: config.devMode }),
+    ceremonyStartsPerMinute: config.ceremonyStartsPerMinute ?? DEFAULT_CEREMONY_STARTS_PER_MINUTE,
   };
   try {
     await signer.init();

@@ -42,7 +42,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/auth/sign-up/options', async (c) => {
     const { userName } = await readJson(c, userNameBody);
-    return c.json(await startSignUp(ctx, userName));
+    return c.json(await startSignUp(ctx, userName, requestMeta(c)));
   });
 
   app.post('/auth/sign-up/verify', async (c) => {
@@ -64,7 +64,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/auth/sign-in/options', async (c) => {
     await readJson(c, z.strictObject({}));
-    return c.json(await startSignIn(ctx));
+    return c.json(await startSignIn(ctx, requestMeta(c)));
   });
 
   app.post('/auth/sign-in/verify', async (c) => {
@@ -80,7 +80,7 @@ export function accountsRoutes(ctx: VaultContext, cookie: SessionCookie): Hono<A
 
   app.post('/auth/reauthenticate/options', signedIn, async (c) => {
     await readJson(c, z.strictObject({}));
-    return c.json(await startSignIn(ctx, c.get('customerId')));
+    return c.json(await startSignIn(ctx, requestMeta(c), c.get('customerId')));
   });
 
   app.post('/auth/recover/options', async (c) => {

@@ -6,6 +6,7 @@ import {
 } from '@simplewebauthn/server';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
+import { admitCeremonyStart } from '../limits/ceremony-limits.ts';
 import {
   advancePasskeyCounter,
   findCustomer,
@@ -18,13 +19,16 @@ import { CHALLENGE_TTL_MS, issueChallenge, passkeyRefused, takeChallenge } from 
 
 /**
  * Starts a usernameless passkey sign-in: a challenge with no allowed-credential list, so the
- * authenticator offers the customer's discoverable passkey for this vault.
+ * authenticator offers the customer's discoverable passkey for this vault. Counted against the
+ * client address's ceremony budget.
  */
 export async function startSignIn(
   ctx: VaultContext,
+  meta: RequestMeta,
   /** Signing in again as this customer (to confirm it is them): only their passkeys will do. */
   customerId?: string,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  await admitCeremonyStart(ctx.db, meta.ip, ctx.clock().getTime(), ctx.ceremonyStartsPerMinute);
   const challenge = await issueChallenge(ctx, 'sign_in', customerId ? { customerId } : {});
   const passkeys = customerId ? await listPasskeys(ctx.db, customerId) : [];
   return generateAuthenticationOptions({

@@ -8,6 +8,7 @@ import { createDataKey } from '../crypto/data-keys.ts';
 import { toBase64Url } from '../crypto/encoding.ts';
 import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
+import { admitCeremonyStart } from '../limits/ceremony-limits.ts';
 import { insertCustomer, insertPasskey } from './accounts.repository.ts';
 import { replaceRecoveryCodes } from './recovery-codes.ts';
 import { type NewSession, startSession } from './sessions.ts';
@@ -22,11 +23,14 @@ import {
 /**
  * Starts sign-up: a new user handle and a registration challenge. Nothing about the customer is
  * stored until the passkey is verified; `userName` only labels the passkey in the authenticator.
+ * Counted against the client address's ceremony budget.
  */
 export async function startSignUp(
   ctx: VaultContext,
   userName: string,
+  meta: RequestMeta,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  await admitCeremonyStart(ctx.db, meta.ip, ctx.clock().getTime(), ctx.ceremonyStartsPerMinute);
   const userHandle = toBase64Url(ctx.random(32));
   const challenge = await issueChallenge(ctx, 'sign_up', { userHandle });
   return registrationOptions(ctx, { challenge, userHandle, userName, exclude: [] });

@@ -58,7 +58,7 @@ export function addressBucket(ip: string): string {
 }
 
 /** The client address's bucket of a budget, when the address is known. */
-function perAddress(budget: string, ip: string | null, limit: number): [string, number][] {
+export function perAddress(budget: string, ip: string | null, limit: number): [string, number][] {
   return ip ? [[`${budget}:ip:${addressBucket(ip)}`, limit]] : [];
 }
 
@@ -108,7 +108,7 @@ async function addToBuckets(db: Db, bucketNames: string[], start: number, delta:
  * do not spend another's (the global one). The caller releases the attempt when it succeeded;
  * otherwise it stays counted as a failure.
  */
-async function admitAttempt(
+export async function admitAttempt(
   db: Db,
   limits: [string, number][],
   now: number,
