@@ -14,6 +14,7 @@ const ALL = [
   '2026-11-23T2200-webhooks',
   '2026-11-23T2300-deposits',
   '2026-12-01T1000-webkey-token-hash',
+  '2026-12-01T1700-deposit-jti',
 ];
 const TABLES = [
   'customers',

@@ -7,6 +7,7 @@ import { grantsMigration } from './migrations/2026-11-23T2100-grants.ts';
 import { webhooksMigration } from './migrations/2026-11-23T2200-webhooks.ts';
 import { depositsMigration } from './migrations/2026-11-23T2300-deposits.ts';
 import { webkeyTokenHashMigration } from './migrations/2026-12-01T1000-webkey-token-hash.ts';
+import { depositJtiMigration } from './migrations/2026-12-01T1700-deposit-jti.ts';
 import type { Database, Engine } from './schema.ts';
 
 /** Every migration, by timestamped name; names sort in the order they must run. */
@@ -20,6 +21,7 @@ function migrations(engine: Engine): Record<string, Migration> {
     '2026-11-23T2200-webhooks': webhooksMigration(),
     '2026-11-23T2300-deposits': depositsMigration(engine),
     '2026-12-01T1000-webkey-token-hash': webkeyTokenHashMigration(),
+    '2026-12-01T1700-deposit-jti': depositJtiMigration(),
   };
 }
 

@@ -9,8 +9,11 @@ import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { seal } from '../crypto/aead.ts';
+import { sha256Hex } from '../crypto/encoding.ts';
 import { newId } from '../crypto/ids.ts';
 import { verifyJwt } from '../crypto/jwt-verify.ts';
+import { isUniqueViolation } from '../db/errors.ts';
+import type { Db } from '../db/schema.ts';
 import { findGrant } from '../grants/grants.repository.ts';
 import { toProblemIssues } from '../http/problem-issues.ts';
 import { VaultError } from '../http/vault-error.ts';
@@ -72,13 +75,48 @@ async function verifyDeposit(
   return parsed.data;
 }
 
+/** A deposit already received under this vendor's `jti`, if any. */
+function findDepositByJti(db: Db, vendorId: string, jti: string) {
+  return db
+    .selectFrom('deposits')
+    .select(['id', 'ref', 'version', 'signed_hash', 'audit_entry_id'])
+    .where('vendor_id', '=', vendorId)
+    .where('jti', '=', jti)
+    .executeTakeFirst();
+}
+
+/**
+ * The answer to a deposit whose `jti` the vendor used before: the first answer again when it is
+ * the same signed deposit (a retry), 400 when it is another one.
+ */
+function answerAgain(
+  earlier: NonNullable<Awaited<ReturnType<typeof findDepositByJti>>>,
+  signedHash: string,
+): DepositResponse {
+  if (earlier.signed_hash !== signedHash || earlier.audit_entry_id === null) {
+    throw new VaultError('invalid_request', {
+      detail: 'You sent another deposit with this jti before; every deposit needs its own jti.',
+      errors: [{ pointer: '/deposit', message: 'jti already used' }],
+    });
+  }
+  return {
+    depositId: earlier.id,
+    ref: earlier.ref,
+    version: earlier.version,
+    status: 'pending',
+    auditEntryId: earlier.audit_entry_id,
+  };
+}
+
 /**
  * A vendor deposits a record it produced (a receipt, an order, a prescription it issued...) into
  * the customer's inbox, under a standing grant that allows that kind. Depositing the same `ref`
  * again makes a new version: a vendor amends its own records and can touch nothing else. The
  * customer accepts or discards it later. Audited in the same transaction; refusals (revoked,
- * expired, another vendor's grant, a kind not granted) get the one grant refusal. When it fails
- * the caller spends the vendor's assertion (spendingAssertion).
+ * expired, another vendor's grant, a kind not granted) get the one grant refusal. The signed
+ * deposit's `jti` identifies it: the same signed deposit sent again (the SDK retries a lost
+ * answer) gets the first answer and stores nothing, whatever became of the grant since. When it
+ * fails the caller spends the vendor's assertion (spendingAssertion).
  *
  * @example
  * const receipt = await depositRecord(ctx, vendor, signedDeposit, meta);
@@ -90,6 +128,7 @@ export async function depositRecord(
   meta: RequestMeta,
 ): Promise<DepositResponse> {
   const claims = await verifyDeposit(ctx, vendor, signed);
+  const signedHash = sha256Hex(signed);
   const grant = await findGrant(ctx.db, claims.grant);
   if (!grant) throw new VaultError('grant_refused', { privateDetail: 'deposit: unknown grant' });
   try {
@@ -98,6 +137,10 @@ export async function depositRecord(
       const now = ctx.clock().getTime();
       const current = (await findGrant(scope.trx, grant.id)) ?? grant;
       if (current.vendor_id !== vendor.id) throw new DepositRefused('not_for_this_vendor');
+      // A retry (one racing its first attempt waited for this customer's lock) gets the first
+      // answer, even if the grant was revoked or expired since.
+      const earlier = await findDepositByJti(scope.trx, vendor.id, claims.jti);
+      if (earlier) return answerAgain(earlier, signedHash);
       if (current.revoked_at !== null) throw new DepositRefused('revoked');
       if (current.expires_at <= now) throw new DepositRefused('expired');
       if (!(JSON.parse(current.writes) as string[]).includes(claims.kind))
@@ -111,6 +154,15 @@ export async function depositRecord(
         .executeTakeFirst();
       const version = Number(previous?.version ?? 0) + 1;
       const id = newId('dep', ctx.random);
+      const audit = await appendAudit(ctx, scope, {
+        event: 'deposit_received',
+        vendor: { id: vendor.id, name: vendor.name },
+        keyId: current.webkey_id,
+        paths: [`${claims.kind}:${claims.ref}`],
+        purpose: claims.content.title,
+        meta,
+        reason: version === 1 ? 'new' : `version ${version}`,
+      });
       const row: DepositsTable = {
         id,
         customer_id: scope.customerId,
@@ -135,20 +187,23 @@ export async function depositRecord(
         status: 'pending',
         received_at: now,
         decided_at: null,
+        jti: claims.jti,
+        signed_hash: signedHash,
+        audit_entry_id: audit.id,
       };
       await scope.trx.insertInto('deposits').values(row).execute();
-      const audit = await appendAudit(ctx, scope, {
-        event: 'deposit_received',
-        vendor: { id: vendor.id, name: vendor.name },
-        keyId: current.webkey_id,
-        paths: [`${claims.kind}:${claims.ref}`],
-        purpose: claims.content.title,
-        meta,
-        reason: version === 1 ? 'new' : `version ${version}`,
-      });
       return { depositId: id, ref: claims.ref, version, status: 'pending', auditEntryId: audit.id };
     });
   } catch (error) {
+    // The same jti raced itself under two customers' grants: the first deposit stands. This
+    // transaction's record of the assertion rolled back with it: record it again.
+    if (isUniqueViolation(error)) {
+      const earlier = await findDepositByJti(ctx.db, vendor.id, claims.jti);
+      if (earlier) {
+        await recordAssertion(ctx.db, vendor);
+        return answerAgain(earlier, signedHash);
+      }
+    }
     if (!(error instanceof DepositRefused)) throw error;
     await auditRefusal(ctx, grant.customer_id, vendor, {
       event: 'deposit_refused',

@@ -16,4 +16,10 @@ export interface DepositsTable {
   status: 'pending' | 'accepted' | 'discarded';
   received_at: number;
   decided_at: number | null;
+  /** The signed deposit's `jti`: unique per vendor. Null for deposits before 2026-12-01. */
+  jti: string | null;
+  /** SHA-256 (hex) of the signed deposit, to tell its retry from another deposit. */
+  signed_hash: string | null;
+  /** The `deposit_received` audit entry, for the answer to a retry. */
+  audit_entry_id: string | null;
 }

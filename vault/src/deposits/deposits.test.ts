@@ -16,9 +16,8 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
   let grantId: string;
   const SECRET_TITLE = 'Invoice for secret surgery 7731';
 
-  beforeAll(async () => {
-    vault = await startTestVault(engine, { config: { devMode: true } });
-    vendor = await TestVendor.start('Clinic');
+  /** A new customer whose key, redeemed by `redeemer`, opened a grant that takes receipts. */
+  async function newGrant(redeemer = vendor): Promise<{ id: string; customer: VaultCustomer }> {
     const customer = new VaultCustomer(vault.url);
     await customer.signUp();
     await customer.expect('PUT', '/api/v1/records/profile', { legalName: 'Pat' }, 201);
@@ -28,9 +27,14 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
       { scope: ['profile'], purpose: 'Visit', grantDays: 10, grantWrites: ['receipt'] },
       201,
     );
-    grantId = redemptionResponseSchema.parse(
-      (await vendor.redeem(vault.url, { key: issued.key })).body,
-    ).grant!.id;
+    const redeemed = await redeemer.redeem(vault.url, { key: issued.key });
+    return { id: redemptionResponseSchema.parse(redeemed.body).grant!.id, customer };
+  }
+
+  beforeAll(async () => {
+    vault = await startTestVault(engine, { config: { devMode: true } });
+    vendor = await TestVendor.start('Clinic');
+    grantId = (await newGrant()).id;
   });
   afterAll(async () => {
     await vendor.stop();
@@ -54,20 +58,34 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
     };
   }
 
-  const claims = () => ({
-    grant: grantId,
+  const claims = (grant = grantId) => ({
+    grant,
     kind: 'receipt',
     ref: `R-${Math.random()}`,
     content: { title: SECRET_TITLE, issuedOn: '2026-11-23' },
   });
-  const sign = (key: CryptoKey, typ = DEPOSIT_JWT_TYPE, aud = vault.url) =>
-    new SignJWT(claims())
+  const sign = (
+    key: CryptoKey,
+    typ = DEPOSIT_JWT_TYPE,
+    aud = vault.url,
+    jti = crypto.randomUUID(),
+    grant = grantId,
+  ) =>
+    new SignJWT(claims(grant))
       .setProtectedHeader({ alg: 'ES256', typ, kid: vendor.publicJwk.kid })
       .setIssuer(vendor.id)
       .setAudience(aud)
       .setIssuedAt()
-      .setJti(crypto.randomUUID())
+      .setJti(jti)
       .sign(key);
+
+  async function count(table: 'deposits' | 'audit_entries'): Promise<number> {
+    const row = await vault.ctx.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
 
   it('takes a deposit signed by the vendor and stores it sealed', async () => {
     const answer = await deposit(await sign(vendor.privateKey));
@@ -125,4 +143,90 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
       );
     },
   );
+
+  it('answers the same signed deposit sent again (a retry) with the first answer, storing nothing more', async () => {
+    const signed = await sign(vendor.privateKey);
+    const first = await deposit(signed);
+    expect(first.status).toBe(201);
+    const [deposits, entries] = [await count('deposits'), await count('audit_entries')];
+    const again = await deposit(signed);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    expect([await count('deposits'), await count('audit_entries')]).toEqual([deposits, entries]);
+  });
+
+  it('stores a deposit once when its retries race (every answer the same)', async () => {
+    const signed = await sign(vendor.privateKey);
+    const before = await count('deposits');
+    const answers = await Promise.all(Array.from({ length: 5 }, () => deposit(signed)));
+    expect(answers.map((answer) => answer.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(new Set(answers.map((answer) => JSON.stringify(answer.body))).size).toBe(1);
+    expect(await count('deposits')).toBe(before + 1);
+  });
+
+  it('refuses another deposit under a jti the vendor used before, storing nothing', async () => {
+    const jti = crypto.randomUUID();
+    expect(
+      (await deposit(await sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, jti))).status,
+    ).toBe(201);
+    const before = await count('deposits');
+    const reused = await deposit(await sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, jti));
+    expectProblem(reused, 400, 'invalid_request');
+    expect(JSON.stringify(reused.body)).toContain('jti');
+    expect(await count('deposits')).toBe(before);
+  });
+
+  it('stores one of two deposits racing under one jti for two customers, and refuses the other', async () => {
+    const jti = crypto.randomUUID();
+    const otherGrant = (await newGrant()).id;
+    const signed = await Promise.all(
+      [grantId, otherGrant].map((grant) =>
+        sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, jti, grant),
+      ),
+    );
+    const answers = await Promise.all(signed.map((one) => deposit(one)));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 400]);
+    const stored = await vault.ctx.db
+      .selectFrom('deposits')
+      .select('id')
+      .where('jti', '=', jti)
+      .execute();
+    expect(stored).toHaveLength(1);
+  });
+
+  it('answers a retry with the first answer even after the grant was revoked', async () => {
+    const { id, customer } = await newGrant();
+    const signed = await sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, undefined, id);
+    const first = await deposit(signed);
+    expect(first.status).toBe(201);
+    expect((await customer.request('DELETE', `/api/v1/grants/${id}`)).status).toBe(200);
+    const again = await deposit(signed);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    const fresh = await sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, undefined, id);
+    expectProblem(await deposit(fresh), 403, 'grant_refused');
+  });
+
+  it("gives another vendor the grant refusal under this vendor's grant, whatever jti it sends", async () => {
+    const other = await TestVendor.start('Other Clinic');
+    try {
+      const { id: ownGrant } = await newGrant(other);
+      const jti = crypto.randomUUID();
+      const signFor = (grant: string) =>
+        new SignJWT(claims(grant))
+          .setProtectedHeader({ alg: 'ES256', typ: DEPOSIT_JWT_TYPE, kid: other.publicJwk.kid })
+          .setIssuer(other.id)
+          .setAudience(vault.url)
+          .setIssuedAt()
+          .setJti(jti)
+          .sign(other.privateKey);
+      expect(
+        (await deposit(await signFor(ownGrant), await other.assertion(vault.url))).status,
+      ).toBe(201);
+      const intruding = await deposit(await signFor(grantId), await other.assertion(vault.url));
+      expectProblem(intruding, 403, 'grant_refused');
+    } finally {
+      await other.stop();
+    }
+  });
 });

@@ -290,9 +290,11 @@ export async function redeemWebkey(
       throw refusal(error.reason);
     }
     // The same Idempotency-Key raced itself for two customers' keys: the first answer stands.
+    // This transaction's record of the assertion rolled back with it: record it again.
     if (idempotencyKey && isUniqueViolation(error)) {
       const previous = await replay(ctx, ctx.db, vendor, idempotencyKey, hash);
       if (previous) {
+        await recordAssertion(ctx.db, vendor);
         await attempt?.release();
         return previous;
       }
