@@ -108,7 +108,10 @@ describe.runIf(chromiumAvailable())('the counter handover in Chromium', () => {
     await go('handover');
     await customer.check(byTestId('share-address.home'));
     await customer.check(byTestId('share-insurance.primary'));
+    await customer.check(byTestId('share-profile.age_over_18'));
     await customer.check(byTestId('share-profile.age_over_21'));
+    // One age threshold per key (two would bracket the age): ticking 21 unticks 18.
+    expect(await customer.isChecked(byTestId('share-profile.age_over_18'))).toBe(false);
     await customer.click(byTestId('create-key'));
     const qr = customer.locator(byTestId('qr'));
     await qr.waitFor();

@@ -217,4 +217,89 @@ describe.each(TEST_ENGINES)('standing grants on %s', (engine) => {
       }
     }
   });
+
+  /** The birth date of someone who turns `years` old `inDays` days from the vault's today. */
+  function birthDateTurning(years: number, inDays: number): string {
+    const now = clock();
+    return new Date(
+      Date.UTC(now.getUTCFullYear() - years, now.getUTCMonth(), now.getUTCDate() + inDays),
+    )
+      .toISOString()
+      .slice(0, 10);
+  }
+
+  async function customerWithAgeGrant(vendor: TestVendor, birthDate: string) {
+    const customer = new VaultCustomer(vault.url);
+    await customer.signUp();
+    await customer.expect('PUT', '/api/v1/records/profile', { legalName: 'Kim', birthDate }, 201);
+    const issued = await customer.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['profile.age_over_21'], purpose: 'Wine club', grantDays: 30 },
+      201,
+    );
+    const redemption = redemptionResponseSchema.parse(
+      (await vendor.redeem(vault.url, { key: issued.key })).body,
+    );
+    return { customer, redemption, grantId: redemption.grant!.id };
+  }
+
+  it('answers age claims as of the day the grant opened, so re-reads cannot find the birthday', async () => {
+    const { customer, redemption, grantId } = await customerWithAgeGrant(
+      dealer,
+      birthDateTurning(21, 2),
+    );
+    expect(redemption.claims).toEqual({ 'profile.age_over_21': false });
+    const threeDays = 3 * 24 * 3600 * 1000;
+    clock.advance(threeDays);
+    try {
+      const read = grantReadResponseSchema.parse((await readGrant(dealer, grantId)).body);
+      expect(read.claims).toEqual({ 'profile.age_over_21': false });
+      expect(read.fields).toEqual({});
+      // The customer is 21 now: a key issued today says so.
+      expect((await customer.signIn()).status).toBe(200);
+      const today = await customer.expect<IssuedWebkey>(
+        'POST',
+        '/api/v1/webkeys',
+        { scope: ['profile.age_over_21'], purpose: 'Wine club' },
+        201,
+      );
+      const iat = Math.floor(clock().getTime() / 1000);
+      const assertion = await dealer.assertion(vault.url, { claims: { iat, exp: iat + 60 } });
+      const again = await dealer.redeem(vault.url, { key: today.key }, { assertion });
+      expect(redemptionResponseSchema.parse(again.body).claims).toEqual({
+        'profile.age_over_21': true,
+      });
+    } finally {
+      // Back to real time: later tests' vendors sign with the real clock.
+      clock.advance(-threeDays);
+    }
+  });
+
+  it("notifies an age claim's grant only when the claim's answer changes, not on every profile edit", async () => {
+    const shop = await TestVendor.start('Wine Shop', { webhookUri: 'http://127.0.0.1:9/in' });
+    try {
+      const birthDate = birthDateTurning(30, 0);
+      const { customer, grantId } = await customerWithAgeGrant(shop, birthDate);
+      const queued = async () =>
+        (
+          await vault.ctx.db
+            .selectFrom('webhook_outbox')
+            .select('payload')
+            .where('grant_id', '=', grantId)
+            .execute()
+        ).map((row) => JSON.parse(row.payload).paths);
+      await customer.writeRecord('profile', { legalName: 'Kim Park', birthDate });
+      await customer.writeRecord('profile', { legalName: 'Kim Park', birthDate: '1999-01-01' });
+      expect(await queued()).toEqual([]);
+      // Under 21 on the day the grant opened: the answer changes.
+      await customer.writeRecord('profile', {
+        legalName: 'Kim Park',
+        birthDate: birthDateTurning(21, 10),
+      });
+      expect(await queued()).toEqual([['profile.age_over_21']]);
+    } finally {
+      await shop.stop();
+    }
+  });
 });

@@ -59,7 +59,9 @@ export async function readGrant(
       const reason = refusalReason(grant, vendor.id, now);
       if (reason) throw new GrantRefused(reason);
       const items: string[] = JSON.parse(grant.scope);
-      const granted = await readGrantedData(scope, items, ctx.clock());
+      // Age claims as of the day the grant opened: evaluated anew, a false answer turning true
+      // between two reads would tell the vendor the customer's birthday.
+      const granted = await readGrantedData(scope, items, new Date(grant.created_at));
       await markGrantRead(scope.trx, grant.id, now);
       const audit = await appendAudit(ctx, scope, {
         event: 'grant_read',

@@ -5,7 +5,7 @@ import {
   type RecordPath,
   type RecordVersion,
 } from '@webkey/protocol';
-import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
+import { type CustomerScope, inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
 import { newId } from '../crypto/ids.ts';
@@ -16,6 +16,7 @@ import { enqueueChangeNotifications } from '../webhooks/enqueue.ts';
 import { customerDataKey, openContent, sealContent } from './record-crypto.ts';
 import {
   advanceRecord,
+  currentVersionsAt,
   findRecord,
   findVersion,
   insertRecord,
@@ -142,6 +143,17 @@ export async function deleteRecord(
   return (await commitVersion(ctx, customerId, path, null, preconditions, meta)).record;
 }
 
+/** A live record's current contents, decrypted; null when it does not exist or was deleted. */
+async function currentContent(scope: CustomerScope, path: string): Promise<unknown> {
+  const [row] = await currentVersionsAt(scope.trx, scope.customerId, [path]);
+  if (!row?.content) return null;
+  return openContent(
+    scope.dataKey,
+    { customerId: scope.customerId, path, version: row.version },
+    row.content,
+  );
+}
+
 async function commitVersion(
   ctx: VaultContext,
   customerId: string,
@@ -158,6 +170,8 @@ async function commitVersion(
       const { trx, dataKey } = scope;
       const current = await findRecord(trx, customerId, path.path);
       checkPreconditions(current, preconditions, deleting);
+      // The profile's previous contents decide whether an age claim's answer changed.
+      const before = path.path === 'profile' ? await currentContent(scope, path.path) : undefined;
       const version = (current?.current_version ?? 0) + 1;
       if (current) {
         const advanced = await advanceRecord(trx, customerId, path.path, current.current_version, {
@@ -198,7 +212,11 @@ async function commitVersion(
         meta,
         reason: deleting ? 'deleted' : created ? 'created' : 'updated',
       });
-      await enqueueChangeNotifications(ctx, scope, path.path);
+      await enqueueChangeNotifications(ctx, scope, {
+        path: path.path,
+        before: before ?? null,
+        after: content,
+      });
       return { record: toVersion(row, path, content), created: created && !deleting };
     });
   } catch (error) {

@@ -1,14 +1,34 @@
-import { parseScopeItem, type WebhookEvent } from '@webkey/protocol';
+import { isAgeAtLeast, parseScopeItem, type WebhookEvent } from '@webkey/protocol';
 import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import type { VaultContext } from '../context.ts';
 import { newId } from '../crypto/ids.ts';
 
-/** The scope items a change at `path` can affect: the path itself, and age claims for the profile. */
-function affected(scope: string[], path: string): string[] {
+/** A record's contents before and after a change (null: it did not exist, or was deleted). */
+export interface RecordChange {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** An age claim's answer (undefined without a birth date), as a grant opened `on` computes it. */
+function ageAnswer(profile: unknown, years: number, on: Date): boolean | undefined {
+  const birthDate = (profile as { birthDate?: string } | null)?.birthDate;
+  return birthDate ? isAgeAtLeast(birthDate, years, on) : undefined;
+}
+
+/**
+ * The scope items a change affects: the path itself, and an age claim only when its answer
+ * changed (grants answer age claims as of the day they opened; a notice on every profile edit
+ * would tell the vendor of changes to data it was never granted).
+ */
+function affected(scope: string[], change: RecordChange, grantOpenedAt: number): string[] {
   return scope.filter((item) => {
     const parsed = parseScopeItem(item);
     if (!parsed) return false;
-    return parsed.kind === 'path' ? parsed.path === path : path === 'profile';
+    if (parsed.kind === 'path') return parsed.path === change.path;
+    if (change.path !== 'profile') return false;
+    const on = new Date(grantOpenedAt);
+    return ageAnswer(change.before, parsed.years, on) !== ageAnswer(change.after, parsed.years, on);
   });
 }
 
@@ -20,12 +40,12 @@ function affected(scope: string[], path: string): string[] {
 export async function enqueueChangeNotifications(
   ctx: VaultContext,
   scope: CustomerScope,
-  path: string,
+  change: RecordChange,
 ): Promise<number> {
   const now = ctx.clock().getTime();
   const grants = await scope.trx
     .selectFrom('grants')
-    .select(['id', 'scope', 'webhook_uri'])
+    .select(['id', 'scope', 'webhook_uri', 'created_at'])
     .where('customer_id', '=', scope.customerId)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', now)
@@ -33,7 +53,7 @@ export async function enqueueChangeNotifications(
     .execute();
   let queued = 0;
   for (const grant of grants) {
-    const paths = affected(JSON.parse(grant.scope), path);
+    const paths = affected(JSON.parse(grant.scope), change, grant.created_at);
     if (paths.length === 0) continue;
     const event: WebhookEvent = {
       id: newId('evt', ctx.random),

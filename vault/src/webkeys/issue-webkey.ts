@@ -34,6 +34,13 @@ function checkScope(scope: string[]): string[] {
       errors: [{ pointer: '/scope', message: 'duplicate item' }],
     });
   }
+  // Several thresholds together bracket the age: over_30 false and over_29 true is the age.
+  if (unique.filter((item) => parseScopeItem(item)?.kind === 'age_over').length > 1) {
+    throw new VaultError('invalid_request', {
+      detail: 'A key may prove one age threshold: more together would disclose the age itself.',
+      errors: [{ pointer: '/scope', message: 'more than one profile.age_over_N' }],
+    });
+  }
   return unique;
 }
 

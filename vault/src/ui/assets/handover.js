@@ -26,7 +26,7 @@ const GRANT_DAYS = [
   ['365', 'A year'],
 ];
 
-/** Claims that prove an age without the birth date. */
+/** Claims that prove an age without the birth date; a key takes one of them at most. */
 const AGE_CLAIMS = ['profile.age_over_18', 'profile.age_over_21'];
 
 /** Category order on the page: who you are first, then where, then the rest. */
@@ -136,6 +136,15 @@ export async function render(root, ctx) {
         'aria-describedby': hintId,
       })
     );
+    if (AGE_CLAIMS.includes(item)) {
+      // One age threshold per key: two together would bracket the age itself.
+      box.addEventListener('change', () => {
+        if (!box.checked) return;
+        for (const other of checks) {
+          if (other.box !== box && AGE_CLAIMS.includes(other.box.value)) other.box.checked = false;
+        }
+      });
+    }
     return {
       box,
       element: h(
