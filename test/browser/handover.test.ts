@@ -145,7 +145,7 @@ describe.runIf(chromiumAvailable())('the counter handover in Chromium', () => {
     // The customer's screen says who read it.
     await expect
       .poll(() => customer.locator(byTestId('key-status')).textContent(), { timeout: 10_000 })
-      .toMatch(/Read by Acme Optics at \d{1,2}:\d\d/);
+      .toMatch(/Read by Acme Optics \(127\.0\.0\.1:\d+\) at \d{1,2}:\d\d/);
     await screenshotBoth(customer, '06-handover-read');
   });
 
@@ -188,8 +188,17 @@ describe.runIf(chromiumAvailable())('the counter handover in Chromium', () => {
     await go('devices');
     await expect.poll(() => customer.locator(byTestId('device-row')).count()).toBe(1);
     await screenshotBoth(customer, '10-devices');
+    // The vault cannot be reached: the page says so and stays signed in (the session is live).
+    await customer.route('**/api/v1/auth/sign-out', (route) => route.abort('connectionrefused'));
+    await customer.click(byTestId('sign-out'));
+    await expect
+      .poll(() => customer.locator('#error').textContent())
+      .toMatch(/Could not sign out.*still signed in/);
+    expect(await customer.locator(byTestId('nav-details')).isVisible()).toBe(true);
+    await customer.unroute('**/api/v1/auth/sign-out');
     await customer.click(byTestId('sign-out'));
     await customer.waitForSelector(byTestId('sign-in'));
+    expect(await customer.locator('#error').isVisible()).toBe(false);
     await customer.click(byTestId('sign-in'));
     await customer.waitForSelector(byTestId('nav-details'));
     await go('details');

@@ -32,6 +32,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function buildApp(ctx: VaultContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const cookie = sessionCookie(ctx.origin);
+  const httpsOrigin = ctx.origin.startsWith('https://');
 
   app.use('*', async (c, next) => {
     const requestId = newId('req', ctx.random);
@@ -56,6 +57,14 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
     c.res.headers.set('x-request-id', requestId);
     c.res.headers.set('x-content-type-options', 'nosniff');
     c.res.headers.set('referrer-policy', 'no-referrer');
+    // Browsers that have seen the vault over https never try plain http again (a first visit
+    // over http could be intercepted). Not includeSubDomains: other hosts under the vault's
+    // name are not the vault's to decide for.
+    if (httpsOrigin) c.res.headers.set('strict-transport-security', 'max-age=31536000');
+    // Personal data is never cached; a route that may be cached says so itself.
+    if (c.req.path.startsWith('/api/') && !c.res.headers.has('cache-control')) {
+      c.res.headers.set('cache-control', 'no-store');
+    }
   });
   app.use('/api/*', refuseOversizeBodies);
   app.use('/vendor/*', refuseOversizeBodies);

@@ -68,12 +68,24 @@ export const publicJwkSchema = z
 export const jwksSchema = z.object({ keys: z.array(publicJwkSchema).min(1).max(10) });
 
 /**
+ * The name customers see for a vendor. Control and invisible formatting characters (bidi
+ * overrides, zero-width characters) are refused: they make one name look like another, and any
+ * vendor can publish a document under any name.
+ */
+export const vendorNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[^\p{Cc}\p{Cf}]+$/u, 'no control or invisible formatting characters');
+
+/**
  * A vendor's metadata document, served at the URL that is the vendor's id (in the spirit of the
  * OAuth Client ID Metadata Document draft).
  */
 export const vendorMetadataSchema = z.object({
   vendor_id: z.string().url(),
-  name: z.string().trim().min(1).max(100),
+  name: vendorNameSchema,
   logo_uri: z.string().url().optional(),
   jwks: jwksSchema,
   webhook_uri: z.string().url().optional(),

@@ -8,6 +8,7 @@ export interface KnownVendor {
   /** When it first redeemed one of the customer's keys: since when it knows them. */
   firstReadAt: string;
   lastReadAt: string;
+  /** Redemptions and re-reads under standing grants. */
   reads: number;
 }
 
@@ -33,7 +34,8 @@ export async function knownVendors(
       eb.fn.countAll<number>().as('reads'),
     ])
     .where('customer_id', '=', customerId)
-    .where('event', '=', 'key_redeemed')
+    // Re-reads under a standing grant are reads too: a vendor reading daily is not "1 read".
+    .where('event', 'in', ['key_redeemed', 'grant_read'])
     .where('vendor_id', 'is not', null)
     .groupBy('vendor_id')
     .execute();

@@ -1,4 +1,9 @@
-import { type IssuedWebkey, redemptionResponseSchema } from '@webkey/protocol';
+import {
+  CLIENT_ASSERTION_TYPE,
+  grantReadResponseSchema,
+  type IssuedWebkey,
+  redemptionResponseSchema,
+} from '@webkey/protocol';
 import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from '../testing/expect-problem.ts';
@@ -95,5 +100,44 @@ describe.each(TEST_ENGINES)('recognising a returning customer on %s', (engine) =
       401,
       'unauthenticated',
     );
+  });
+
+  it('counts re-reads under a standing grant as reads', async () => {
+    const rosa = new VaultCustomer(vault.url);
+    await rosa.signUp();
+    await replace(rosa, 'contact', { emails: [{ label: 'home', address: 'rosa@example.com' }] });
+    const issued = await rosa.expect<IssuedWebkey>(
+      'POST',
+      '/api/v1/webkeys',
+      { scope: ['contact'], purpose: 'Membership', grantDays: 30 },
+      201,
+    );
+    const redemption = redemptionResponseSchema.parse(
+      (await dealer.redeem(vault.url, { key: issued.key })).body,
+    );
+    let lastRead = '';
+    for (let n = 0; n < 2; n++) {
+      const response = await fetch(`${vault.url}/vendor/v1/grants/read`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          grant: redemption.grant!.id,
+          client_assertion_type: CLIENT_ASSERTION_TYPE,
+          client_assertion: await dealer.assertion(vault.url),
+        }),
+      });
+      expect(response.status).toBe(200);
+      lastRead = grantReadResponseSchema.parse(await response.json()).readAt;
+    }
+    const { vendors } = await rosa.expect<{ vendors: KnownVendor[] }>('GET', '/api/v1/vendors');
+    expect(vendors).toEqual([
+      {
+        id: dealer.id,
+        name: 'Herbst Motors',
+        firstReadAt: redemption.redeemedAt,
+        lastReadAt: lastRead,
+        reads: 3,
+      },
+    ]);
   });
 });

@@ -88,4 +88,33 @@ describe('webhook delivery rounds', () => {
     for (const { sent, header } of stamps) expect(header).toBeLessThanOrEqual(sent);
     expect(stamps.filter((s) => s.header >= taken + 6).length).toBeGreaterThanOrEqual(2);
   });
+
+  it('keeps a stalled process from overwriting a delivery another process made after its lease', async () => {
+    clock.advance(3_600_000);
+    await queue(['https://stalled.example/hook']);
+    let release: (() => void) | undefined;
+    const stalled: Poster = () =>
+      new Promise((_resolve, reject) => {
+        release = () => reject(new Error('connection reset'));
+      });
+    const first = deliverDue(vault.ctx, stalled);
+    await expect.poll(() => release).toBeDefined();
+    // The lease (60 s) runs out while the first process is stuck; a second one takes over.
+    clock.advance(61_000);
+    expect(await deliverDue(vault.ctx, async () => ({ status: 204 }))).toBe(1);
+    release!();
+    expect(await first).toBe(0);
+    const row = await vault.ctx.db
+      .selectFrom('webhook_outbox')
+      .select(['delivered_at', 'dropped_at', 'attempts', 'last_status', 'last_error'])
+      .where('url', '=', 'https://stalled.example/hook')
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({
+      dropped_at: null,
+      attempts: 1,
+      last_status: 204,
+      last_error: null,
+    });
+    expect(row.delivered_at).not.toBeNull();
+  });
 });

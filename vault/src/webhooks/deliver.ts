@@ -51,16 +51,17 @@ async function claimDue(ctx: VaultContext, now: number): Promise<WebhookOutboxTa
     .limit(BATCH)
     .execute();
   const claimed: WebhookOutboxTable[] = [];
+  const lease = now + LEASE_MS;
   for (const row of due) {
     const taken = await ctx.db
       .updateTable('webhook_outbox')
-      .set({ locked_until: now + LEASE_MS })
+      .set({ locked_until: lease })
       .where('id', '=', row.id)
       .where('delivered_at', 'is', null)
       .where('dropped_at', 'is', null)
       .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
       .executeTakeFirst();
-    if (taken.numUpdatedRows === 1n) claimed.push(row);
+    if (taken.numUpdatedRows === 1n) claimed.push({ ...row, locked_until: lease });
   }
   return claimed;
 }
@@ -107,6 +108,18 @@ function hostOf(url: string): string {
   }
 }
 
+/**
+ * Records what became of an attempt, unless this process's lease on the row has passed and
+ * another took it over (and perhaps delivered it): a stalled process must not overwrite that.
+ */
+function updateLeased(ctx: VaultContext, row: WebhookOutboxTable) {
+  return ctx.db
+    .updateTable('webhook_outbox')
+    .where('id', '=', row.id)
+    .where('locked_until', '=', row.locked_until)
+    .where('delivered_at', 'is', null);
+}
+
 /** One attempt at one notification; true when it was delivered. */
 async function deliverOne(
   ctx: VaultContext,
@@ -120,11 +133,7 @@ async function deliverOne(
     .where('id', '=', row.grant_id)
     .executeTakeFirst();
   if (!grant || grant.revoked_at !== null || grant.expires_at <= now) {
-    await ctx.db
-      .updateTable('webhook_outbox')
-      .set({ dropped_at: now, locked_until: null })
-      .where('id', '=', row.id)
-      .execute();
+    await updateLeased(ctx, row).set({ dropped_at: now, locked_until: null }).execute();
     return false;
   }
   let status: number | null = null;
@@ -141,8 +150,7 @@ async function deliverOne(
   const done = ctx.clock().getTime();
   const attempts = row.attempts + 1;
   if (status !== null && status >= 200 && status < 300) {
-    await ctx.db
-      .updateTable('webhook_outbox')
+    await updateLeased(ctx, row)
       .set({
         delivered_at: done,
         attempts,
@@ -150,12 +158,10 @@ async function deliverOne(
         last_error: null,
         locked_until: null,
       })
-      .where('id', '=', row.id)
       .execute();
     return true;
   }
-  await ctx.db
-    .updateTable('webhook_outbox')
+  await updateLeased(ctx, row)
     .set({
       attempts,
       last_status: status,
@@ -164,7 +170,6 @@ async function deliverOne(
       next_attempt_at: done + retryDelayMs(attempts),
       ...(attempts >= MAX_ATTEMPTS ? { dropped_at: done } : {}),
     })
-    .where('id', '=', row.id)
     .execute();
   ctx.logger.warn('webhook_attempt_failed', { event: row.id, attempts, status, error });
   return false;

@@ -1,4 +1,4 @@
-import { api, errorMessage, whenConfirmationNeeded, whenSignedOut } from './api.js';
+import { api, errorMessage, ProblemError, whenConfirmationNeeded, whenSignedOut } from './api.js';
 import { askToConfirm } from './confirm-identity.js';
 
 /**
@@ -140,9 +140,16 @@ function focusHeading(/** @type {HTMLElement} */ root) {
 async function signOut() {
   try {
     await api('POST', '/api/v1/auth/sign-out');
-  } catch {
-    // Signed out already, or the vault is unreachable: either way this browser forgets it.
+  } catch (error) {
+    // 401: the session had ended already. Anything else (the vault unreachable, a 503): the
+    // session may still be live, and its cookie (HttpOnly) stays in this browser. Saying
+    // "signed out" then would leave the account open to the next person at this computer.
+    if (!(error instanceof ProblemError && error.status === 401)) {
+      showError(new Error(`Could not sign out: ${errorMessage(error)} You are still signed in.`));
+      return;
+    }
   }
+  clearError();
   setSignedIn(false);
   navigate('welcome');
   announce('Signed out.');

@@ -1,6 +1,6 @@
 import { api } from './api.js';
 import { h } from './dom.js';
-import { clockTime, countdown } from './format.js';
+import { clockTime, countdown, vendorHost } from './format.js';
 import { scopeListWords } from './words.js';
 
 /**
@@ -12,14 +12,16 @@ import { scopeListWords } from './words.js';
 const POLL_MS = 1000;
 
 /**
- * The status line of a key summary.
+ * The status line of a key summary. The vendor's host goes with its name: any vendor can call
+ * itself "Acme Optics", but only Acme's own site serves its id.
  *
- * @param {{ status: string, lastRedeemedAt: string | null, lastVendor: { name: string } | null, usesLeft: number }} key
+ * @param {{ status: string, lastRedeemedAt: string | null, lastVendor: { id: string, name: string } | null, usesLeft: number }} key
  */
 export function keyStatusWords(key) {
   if (key.status === 'revoked') return 'Revoked';
   if (key.lastRedeemedAt && key.lastVendor) {
-    const read = `Read by ${key.lastVendor.name} at ${clockTime(key.lastRedeemedAt)}`;
+    const vendor = `${key.lastVendor.name} (${vendorHost(key.lastVendor.id)})`;
+    const read = `Read by ${vendor} at ${clockTime(key.lastRedeemedAt)}`;
     if (key.status !== 'active') return read;
     return `${read}. ${key.usesLeft} ${key.usesLeft === 1 ? 'use' : 'uses'} left.`;
   }
