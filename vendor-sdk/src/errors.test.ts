@@ -26,6 +26,7 @@ describe('errorFromAnswer', () => {
     [{ status: 503, code: 'service_unavailable' }, VaultResponseError],
     [{ status: 502 }, VaultResponseError],
     [{ status: 404, code: 'not_found' }, VaultResponseError],
+    [{ status: 403, code: 'inbox_full' }, VaultResponseError],
   ] as const)('maps %o', (answer, errorClass) => {
     const error = errorFromAnswer({ ...answer, requestId: 'req_1' });
     expect(error).toBeInstanceOf(errorClass);

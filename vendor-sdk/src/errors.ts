@@ -292,6 +292,11 @@ export function errorFromAnswer(answer: VaultAnswer): WebkeyError {
         'The vault refused this grant: it was revoked, has expired, or is not yours (the vault does not say which).',
         { ...base, code },
       );
+    case 'inbox_full':
+      return new VaultResponseError(
+        "The customer's inbox is full of your records until they accept or discard some; deposit again later, not at once.",
+        { ...base, code },
+      );
     case 'invalid_client':
       return new VendorAuthenticationError(
         'The vault could not authenticate this vendor: check that the vendor metadata document is reachable and lists the signing key, and that the clock is right.',

@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   },
   webkey_refused: { status: 403, title: 'This web key cannot be redeemed.' },
   grant_refused: { status: 403, title: 'This grant does not allow this.' },
+  inbox_full: {
+    status: 403,
+    title: "The customer's inbox is full of your records until they decide on some.",
+  },
   not_found: { status: 404, title: 'Nothing exists at this address.' },
   conflict: { status: 409, title: 'The request conflicts with one in progress; retry.' },
   last_passkey: { status: 409, title: 'The last passkey of an account cannot be removed.' },

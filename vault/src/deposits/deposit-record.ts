@@ -75,6 +75,28 @@ async function verifyDeposit(
   return parsed.data;
 }
 
+/**
+ * Records one vendor may leave waiting in a customer's inbox. A grant that allows deposits would
+ * otherwise let its vendor fill the inbox (and the database) without end; the customer makes
+ * room by accepting or discarding.
+ */
+export const MAX_PENDING_DEPOSITS_PER_VENDOR = 200;
+
+async function assertInboxRoom(db: Db, customerId: string, vendorId: string): Promise<void> {
+  const row = await db
+    .selectFrom('deposits')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('customer_id', '=', customerId)
+    .where('vendor_id', '=', vendorId)
+    .where('status', '=', 'pending')
+    .executeTakeFirstOrThrow();
+  if (Number(row.count) >= MAX_PENDING_DEPOSITS_PER_VENDOR) {
+    throw new VaultError('inbox_full', {
+      detail: `The customer's inbox holds ${MAX_PENDING_DEPOSITS_PER_VENDOR} records from you that they have not decided on yet; deposit more once they have.`,
+    });
+  }
+}
+
 /** A deposit already received under this vendor's `jti`, if any. */
 function findDepositByJti(db: Db, vendorId: string, jti: string) {
   return db
@@ -145,6 +167,7 @@ export async function depositRecord(
       if (current.expires_at <= now) throw new DepositRefused('expired');
       if (!(JSON.parse(current.writes) as string[]).includes(claims.kind))
         throw new DepositRefused('kind_not_granted');
+      await assertInboxRoom(scope.trx, scope.customerId, vendor.id);
       const previous = await scope.trx
         .selectFrom('deposits')
         .select((eb) => eb.fn.max('version').as('version'))
@@ -205,11 +228,14 @@ export async function depositRecord(
       }
     }
     if (!(error instanceof DepositRefused)) throw error;
+    // Another vendor's words stay out of the customer's log: the grant's id was all it had,
+    // and its title or ref could say anything ("your account is locked, call ...").
+    const ownGrant = error.reason !== 'not_for_this_vendor';
     await auditRefusal(ctx, grant.customer_id, vendor, {
       event: 'deposit_refused',
       keyId: grant.webkey_id,
-      paths: [`${claims.kind}:${claims.ref}`],
-      purpose: claims.content.title,
+      paths: ownGrant ? [`${claims.kind}:${claims.ref}`] : [],
+      purpose: ownGrant ? claims.content.title : null,
       meta,
       reason: error.reason,
     });

@@ -7,8 +7,11 @@ import {
 import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEntry } from '../audit/audit-log.ts';
+import { customerDataKey } from '../records/record-crypto.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault } from '../testing/test-vault.ts';
+import { MAX_PENDING_DEPOSITS_PER_VENDOR } from './deposit-record.ts';
 
 describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
   let vault: TestVault;
@@ -228,5 +231,54 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
     } finally {
       await other.stop();
     }
+  });
+
+  it("keeps another vendor's words out of the customer's log when it names their grant", async () => {
+    const other = await TestVendor.start('Phishing Shop');
+    try {
+      const lure = 'Your vault is locked: call +1 555 0100';
+      const signed = await new SignJWT({
+        grant: grantId,
+        kind: 'receipt',
+        ref: 'CALL-555-0100',
+        content: { title: lure, issuedOn: '2026-11-23' },
+      })
+        .setProtectedHeader({ alg: 'ES256', typ: DEPOSIT_JWT_TYPE, kid: other.publicJwk.kid })
+        .setIssuer(other.id)
+        .setAudience(vault.url)
+        .setIssuedAt()
+        .setJti(crypto.randomUUID())
+        .sign(other.privateKey);
+      expectProblem(await deposit(signed, await other.assertion(vault.url)), 403, 'grant_refused');
+      const rows = await vault.ctx.db
+        .selectFrom('audit_entries')
+        .select(['customer_id', 'seq', 'body'])
+        .where('event', '=', 'deposit_refused')
+        .where('vendor_id', '=', other.id)
+        .execute();
+      expect(rows).toHaveLength(1);
+      const dataKey = await customerDataKey(vault.ctx, vault.ctx.db, rows[0]!.customer_id);
+      const entry = openEntry(rows[0]!.customer_id, dataKey, rows[0]!);
+      expect(entry).toMatchObject({ reason: 'not_for_this_vendor', paths: [], purpose: null });
+      expect(JSON.stringify(entry)).not.toContain('555');
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it(`holds at most ${MAX_PENDING_DEPOSITS_PER_VENDOR} undecided deposits from one vendor in an inbox (403 inbox_full), until the customer decides`, async () => {
+    const { id, customer } = await newGrant();
+    const signUnder = () => sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, undefined, id);
+    for (let sent = 0; sent < MAX_PENDING_DEPOSITS_PER_VENDOR; sent += 25) {
+      const batch = await Promise.all(Array.from({ length: 25 }, signUnder));
+      const answers = await Promise.all(batch.map((signed) => deposit(signed)));
+      expect(answers.map((answer) => answer.status)).toEqual(Array(25).fill(201));
+    }
+    const full = await deposit(await signUnder());
+    expectProblem(full, 403, 'inbox_full');
+    const inbox = await customer.expect<{ deposits: { id: string }[] }>('GET', '/api/v1/inbox');
+    expect(inbox.deposits).toHaveLength(MAX_PENDING_DEPOSITS_PER_VENDOR);
+    await customer.expect('POST', `/api/v1/inbox/${inbox.deposits[0]!.id}/discard`, {});
+    expect((await deposit(await signUnder())).status).toBe(201);
   });
 });
