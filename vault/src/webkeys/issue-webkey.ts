@@ -82,6 +82,15 @@ export async function issueWebkey(
       errors: [{ pointer: '/grantWrites', message: 'needs grantDays' }],
     });
   }
+  if (input.grantDays !== null && input.audience === null && input.uses > 1) {
+    // Anyone who saw the QR code can publish a vendor document: each further use of an unbound
+    // key would give another stranger a standing grant.
+    throw new VaultError('invalid_request', {
+      detail:
+        'A key that opens a standing grant to any vendor must be single-use; or name the vendor.',
+      errors: [{ pointer: '/uses', message: 'must be 1 with grantDays and no audience' }],
+    });
+  }
   if (input.audience !== null && !isVendorIdSyntax(input.audience, devMode)) {
     throw new VaultError('invalid_request', {
       detail: 'The audience must be a vendor id: the https URL of its metadata document.',

@@ -287,6 +287,11 @@ describe.each(TEST_ENGINES)('web keys on %s', (engine) => {
         { scope: ['profile.age_over_18', 'address.home', 'profile.age_over_21'] },
         ['/scope'],
       ],
+      [
+        'a standing grant to any vendor with more than one use',
+        { grantDays: 30, uses: 2 },
+        ['/uses'],
+      ],
       ['an empty scope', { scope: [] }, ['/scope']],
       ['a scope that is not a list', { scope: 'address.home' }, ['/scope']],
       ['a lifetime over 86400 s', { lifetimeSeconds: 86_401 }, ['/lifetimeSeconds']],
@@ -334,6 +339,13 @@ describe.each(TEST_ENGINES)('web keys on %s', (engine) => {
       for (const threshold of ['profile.age_over_1', 'profile.age_over_150']) {
         expect((await issue(c, { scope: [threshold] })).scope).toEqual([threshold]);
       }
+      // A standing grant with several uses, for one named vendor only.
+      const bound = await issue(c, {
+        grantDays: 30,
+        uses: 3,
+        audience: 'https://acme.example/webkey-vendor.json',
+      });
+      expect([bound.grantDays, bound.usesTotal]).toEqual([30, 3]);
     });
   });
 
