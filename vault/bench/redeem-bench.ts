@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type autocannon from 'autocannon';
 import { cpuUsPerRequest, startChild } from './processes.ts';
-import { measureRedemptions, runAutocannon } from './redeem-run.ts';
+import { measureRedemptions, runAutocannon, runFigures } from './redeem-run.ts';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
@@ -56,13 +56,7 @@ async function measureUserinfo(dataDir: string, requests: number, connections: n
     const cpuBefore = provider.cpuMs();
     const run = await runAutocannon({ ...options, amount: requests });
     const cpuAfter = provider.cpuMs();
-    return {
-      cpuUs: cpuUsPerRequest(cpuBefore, cpuAfter, run.requests.total),
-      rps: run.requests.total / (run.elapsedMs / 1000),
-      p50Ms: run.latency.p50,
-      p99Ms: run.latency.p99,
-      errors: run.errors + run.timeouts + run.non2xx,
-    };
+    return { cpuUs: cpuUsPerRequest(cpuBefore, cpuAfter, run.requests.total), ...runFigures(run) };
   } finally {
     await provider.stop();
   }
@@ -90,7 +84,7 @@ async function main(): Promise<void> {
     // The first tens of thousands of requests run while V8 still optimises the server's code.
     await runAutocannon({ ...bareOptions, amount: 50_000 });
     const bare = await runAutocannon({ ...bareOptions, amount: Math.max(total * 10, 200_000) });
-    const bareRps = bare.requests.total / (bare.elapsedMs / 1000);
+    const bareRps = runFigures(bare).rps;
     const line = {
       bench: 'redeem',
       redeem_rps: Math.round(redeem.overallRps),

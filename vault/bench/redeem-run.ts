@@ -77,6 +77,18 @@ export function runAutocannon(
   });
 }
 
+/** The figures of one autocannon run that every benchmark reports. */
+export function runFigures(run: autocannon.Result & { elapsedMs: number }) {
+  return {
+    /** Requests completed over the time from the start to the last response. */
+    rps: run.requests.total / (run.elapsedMs / 1000),
+    p50Ms: run.latency.p50,
+    p99Ms: run.latency.p99,
+    /** Connection errors, timeouts and non-2xx answers. */
+    errors: run.errors + run.timeouts + run.non2xx,
+  };
+}
+
 export interface RedemptionOptions {
   /** The vault's data dir: fresh, or holding a vault (a seeded one, say). */
   dataDir: string;
@@ -212,12 +224,13 @@ export async function measureRedemptions(
       ],
     });
     const cpuAfter = vault.cpuMs();
+    const { rps, p50Ms, p99Ms, errors } = runFigures(redeem);
     return {
       cpuUs: cpuUsPerRequest(cpuBefore, cpuAfter, redeem.requests.total),
-      overallRps: redeem.requests.total / (redeem.elapsedMs / 1000),
-      p50Ms: redeem.latency.p50,
-      p99Ms: redeem.latency.p99,
-      errors: redeem.errors + redeem.timeouts + redeem.non2xx,
+      overallRps: rps,
+      p50Ms,
+      p99Ms,
+      errors,
       rssMb: vault.rssMb(),
       requests: redeem.requests.total,
       result: redeem,
