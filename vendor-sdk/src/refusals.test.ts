@@ -120,7 +120,7 @@ describe('answers that break the protocol', () => {
     vault.setDiscovery({ issuer: 'https://vault.example' });
     const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VaultResponseError);
-    expect((error as Error).message).toMatch(/names the issuer https:\/\/vault.example/);
+    expect((error as Error).message).toMatch(/names the issuer "https:\/\/vault.example"/);
     expect(vault.redemptions).toEqual([]);
     expect(vault.requests.some((r) => r.startsWith('GET /jwks'))).toBe(false);
   });

@@ -110,13 +110,24 @@ describe('retries', () => {
   });
 
   it('reports an unreachable redemption endpoint the same way', async () => {
-    const { vault, client, fetches } = await harness();
-    const endpoint = `http://127.0.0.1:${await closedPort()}/redeem`;
-    vault.setDiscovery({ redemption_endpoint: endpoint });
+    const posts: string[] = [];
+    const { vault, client } = await harness(
+      {},
+      {
+        // Discovery answers; the redemption endpoint's connection is refused.
+        fetch: (url, init) => {
+          if (init.method !== 'POST') return fetch(url, init);
+          posts.push(url);
+          return Promise.reject(new TypeError('fetch failed'));
+        },
+      },
+    );
     await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toBeInstanceOf(
       VaultUnreachableError,
     );
-    expect(fetches.filter((f) => f === `POST ${endpoint}`)).toHaveLength(3);
+    expect(posts).toHaveLength(3);
+    expect(new Set(posts)).toEqual(new Set([`${vault.issuer}/redeem`]));
+    expect(vault.redemptions).toEqual([]);
   });
 
   it('stops at once when the caller aborts', async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { VaultResponseError } from './errors.ts';
 import { harness } from './test-support.ts';
-import { DIRECTORY_CACHE_MS, discoveryUrl } from './vault-directory.ts';
+import { MAX_ANSWER_BYTES, MAX_DOCUMENT_BYTES } from './vault-answers.ts';
+import { DIRECTORY_CACHE_MS, discoveryUrl, JWKS_REFRESH_COOLDOWN_MS } from './vault-directory.ts';
 
 describe('vault discovery', () => {
   it('builds the well-known URL from the issuer', () => {
@@ -42,5 +44,96 @@ describe('vault discovery', () => {
     now += 31_000;
     await expect(client.redeem(rotated.key)).rejects.toThrow(/failed verification/);
     expect(vault.requests.filter((r) => r.startsWith('GET /jwks'))).toHaveLength(2);
+  });
+
+  it.each([
+    [
+      'a redemption endpoint on another host',
+      { redemption_endpoint: 'https://harvest.example/collect' },
+    ],
+    ['a key set on another port', { jwks_uri: 'http://127.0.0.1:1/jwks' }],
+    ['a grant endpoint at a metadata address', { grant_read_endpoint: 'http://169.254.169.254/x' }],
+    ['a deposit endpoint over another scheme', { deposit_endpoint: 'https://127.0.0.1/deposit' }],
+  ])('refuses a discovery document naming %s, sending nothing there', async (_what, overrides) => {
+    const { vault, client, fetches } = await harness();
+    vault.setDiscovery(overrides);
+    const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect((error as Error).message).toMatch(/off the issuer's origin; refused/);
+    expect(fetches).toEqual([`GET ${vault.issuer}/.well-known/webkey-vault`]);
+    expect(vault.redemptions).toEqual([]);
+  });
+
+  it('refuses documents and answers larger than their limits, declared or streamed', async () => {
+    const huge = (bytes: number, declare: boolean) =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            for (let sent = 0; sent <= bytes; sent += 16_384) {
+              controller.enqueue(new Uint8Array(16_384).fill(0x20));
+            }
+            controller.close();
+          },
+        }),
+        { status: 200, headers: declare ? { 'content-length': String(bytes + 16_384) } : {} },
+      );
+    for (const declare of [true, false]) {
+      const discovery = await harness({}, { fetch: async () => huge(MAX_DOCUMENT_BYTES, declare) });
+      const key = (await discovery.vault.issueWebkey()).key;
+      await expect(discovery.client.redeem(key)).rejects.toThrow(
+        `The vault's discovery document is larger than ${MAX_DOCUMENT_BYTES} bytes; refused.`,
+      );
+      const answer = await harness(
+        {},
+        {
+          fetch: (url, init) =>
+            init.method === 'POST'
+              ? Promise.resolve(huge(MAX_ANSWER_BYTES, declare))
+              : fetch(url, init),
+        },
+      );
+      await expect(answer.client.redeem((await answer.vault.issueWebkey()).key)).rejects.toThrow(
+        `The vault's redemption answer is larger than ${MAX_ANSWER_BYTES} bytes; refused.`,
+      );
+    }
+  });
+
+  it('shares one discovery and one key-set fetch among concurrent redemptions', async () => {
+    const { vault, client } = await harness();
+    const keys = await Promise.all(Array.from({ length: 10 }, () => vault.issueWebkey()));
+    await Promise.all(keys.map((key) => client.redeem(key.key)));
+    expect(vault.requests.filter((r) => r.startsWith('GET /.well-known'))).toHaveLength(1);
+    expect(vault.requests.filter((r) => r.startsWith('GET /jwks'))).toHaveLength(1);
+  });
+
+  it('keeps to the key-set cooldown when the refetch failed, and for many unknown kids at once', async () => {
+    let now = Date.parse('2026-05-01T12:00:00Z');
+    const clock = () => new Date(now);
+    let keySetDown = false;
+    let keySetFetches = 0;
+    const { vault, makeClient } = await harness({ clock });
+    const client = makeClient({
+      clock,
+      fetch: (url, init) => {
+        if (!url.includes('/jwks')) return fetch(url, init);
+        keySetFetches += 1;
+        return keySetDown
+          ? Promise.resolve(new Response('down', { status: 503 }))
+          : fetch(url, init);
+      },
+      retry: { sleep: async () => {}, maxAttempts: 1 },
+    });
+    await client.redeem((await vault.issueWebkey()).key);
+    now += JWKS_REFRESH_COOLDOWN_MS + 1000;
+    keySetDown = true;
+    const forged = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => vault.issueWebkey({ header: { kid: `made-up-${i}` } })),
+    );
+    const tries = () => Promise.allSettled(forged.map((key) => client.redeem(key.key)));
+    await tries();
+    await tries();
+    // The first fetch, then one refetch (it failed) shared by the five; none again within the
+    // cooldown.
+    expect(keySetFetches).toBe(2);
   });
 });

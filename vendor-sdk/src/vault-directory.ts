@@ -5,7 +5,7 @@ import { createLocalJWKSet, errors } from 'jose';
 import { VaultResponseError } from './errors.ts';
 import type { SenderDeps } from './retrying-sender.ts';
 import { sendWithRetries } from './retrying-sender.ts';
-import { errorFromResponse, readBody, requestIdOf } from './vault-answers.ts';
+import { errorFromResponse, MAX_DOCUMENT_BYTES, readBody, requestIdOf } from './vault-answers.ts';
 
 /**
  * What the SDK knows about each vault: its discovery document and signing keys, fetched through
@@ -38,6 +38,49 @@ export function discoveryUrl(issuer: string): string {
   return `${issuer.replace(/\/+$/, '')}${VAULT_METADATA_PATH}`;
 }
 
+/** The URLs of a discovery document that the SDK (or a client) sends requests to. */
+function endpointsOf(metadata: VaultMetadata): string[] {
+  return [
+    metadata.jwks_uri,
+    metadata.redemption_endpoint,
+    metadata.grant_read_endpoint,
+    metadata.deposit_endpoint,
+    metadata.openapi_uri,
+  ].filter((url): url is string => url !== undefined);
+}
+
+function sameOrigin(url: string, issuer: string): boolean {
+  try {
+    return new URL(url).origin === new URL(issuer).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `fetch` for `key` unless a run for it is under way, whose outcome is then shared. A shared
+ * run takes no caller's abort signal (one caller giving up must not fail the others): each caller
+ * stops waiting on its own (untilAborted), and the run ends by the sender's attempt timeouts.
+ */
+function shared<T>(running: Map<string, Promise<T>>, key: string, fetch: () => Promise<T>) {
+  const current = running.get(key);
+  if (current) return current;
+  const started = fetch().finally(() => running.delete(key));
+  running.set(key, started);
+  return started;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
 /**
  * Discovery and key sets of the vaults a client talks to.
  *
@@ -49,6 +92,11 @@ export class VaultDirectory {
   readonly #deps: SenderDeps;
   readonly #metadata = new Map<string, Cached<VaultMetadata>>();
   readonly #keys = new Map<string, Cached<JWTVerifyGetKey>>();
+  /** Fetches under way, per issuer: concurrent calls share one instead of each fetching. */
+  readonly #metadataFetches = new Map<string, Promise<VaultMetadata>>();
+  readonly #keyFetches = new Map<string, Promise<JWTVerifyGetKey>>();
+  /** When each issuer's key set was last fetched or tried, failures included (the cooldown). */
+  readonly #keysTriedAt = new Map<string, number>();
 
   constructor(deps: SenderDeps) {
     this.#deps = deps;
@@ -61,16 +109,36 @@ export class VaultDirectory {
   async metadata(issuer: string, signal?: AbortSignal): Promise<VaultMetadata> {
     const cached = this.#fresh(this.#metadata.get(issuer));
     if (cached) return cached;
-    const response = await this.#get(discoveryUrl(issuer), signal);
-    const metadata = await readBody(response, vaultMetadataSchema, 'discovery document');
-    if (metadata.issuer !== issuer) {
-      throw new VaultResponseError(
-        `The discovery document at ${discoveryUrl(issuer)} names the issuer ${metadata.issuer}, not ${issuer}; refused.`,
-        { code: 'unexpected_response', status: response.status, requestId: requestIdOf(response) },
+    const fetching = shared(this.#metadataFetches, issuer, async () => {
+      const response = await this.#get(discoveryUrl(issuer));
+      const metadata = await readBody(
+        response,
+        vaultMetadataSchema,
+        'discovery document',
+        MAX_DOCUMENT_BYTES,
       );
-    }
-    this.#metadata.set(issuer, { value: metadata, fetchedAt: this.#now() });
-    return metadata;
+      const refused = (why: string) =>
+        new VaultResponseError(
+          `The discovery document at ${discoveryUrl(issuer)} ${why}; refused.`,
+          {
+            code: 'unexpected_response',
+            status: response.status,
+            requestId: requestIdOf(response),
+          },
+        );
+      if (metadata.issuer !== issuer) {
+        throw refused(`names the issuer ${JSON.stringify(metadata.issuer)}, not ${issuer}`);
+      }
+      // Keys, assertions and customers' data go to these URLs: a document that sent them to
+      // another host (tampered with, or a vault's mistake) would hand them to that host.
+      const foreign = endpointsOf(metadata).find((url) => !sameOrigin(url, issuer));
+      if (foreign !== undefined) {
+        throw refused(`sends requests to ${JSON.stringify(foreign)}, off the issuer's origin`);
+      }
+      this.#metadata.set(issuer, { value: metadata, fetchedAt: this.#now() });
+      return metadata;
+    });
+    return untilAborted(fetching, signal);
   }
 
   /**
@@ -79,32 +147,38 @@ export class VaultDirectory {
    */
   keyResolver(metadata: VaultMetadata, signal?: AbortSignal): JWTVerifyGetKey {
     return async (header, token) => {
-      const cached = this.#keys.get(metadata.issuer);
-      const keySet = this.#fresh(cached) ?? (await this.#fetchKeys(metadata, signal));
+      const keySet =
+        this.#fresh(this.#keys.get(metadata.issuer)) ?? (await this.#fetchKeys(metadata, signal));
       try {
         return await keySet(header, token);
       } catch (error) {
-        const stale = cached && this.#now() - cached.fetchedAt >= JWKS_REFRESH_COOLDOWN_MS;
+        // Once per cooldown, whoever asks and however the last try ended: anyone can send a
+        // webhook naming a made-up kid, and each must not cost the vault (and us) a fetch.
+        const triedAt = this.#keysTriedAt.get(metadata.issuer) ?? Number.NEGATIVE_INFINITY;
+        const stale = this.#now() - triedAt >= JWKS_REFRESH_COOLDOWN_MS;
         if (!(error instanceof errors.JWKSNoMatchingKey) || !stale) throw error;
         return (await this.#fetchKeys(metadata, signal))(header, token);
       }
     };
   }
 
-  async #fetchKeys(metadata: VaultMetadata, signal?: AbortSignal): Promise<JWTVerifyGetKey> {
-    const response = await this.#get(metadata.jwks_uri, signal);
-    const jwks = await readBody(response, jwksSchema, 'key set');
-    const keySet = createLocalJWKSet(jwks);
-    this.#keys.set(metadata.issuer, { value: keySet, fetchedAt: this.#now() });
-    return keySet;
+  #fetchKeys(metadata: VaultMetadata, signal?: AbortSignal): Promise<JWTVerifyGetKey> {
+    const fetching = shared(this.#keyFetches, metadata.issuer, async () => {
+      this.#keysTriedAt.set(metadata.issuer, this.#now());
+      const response = await this.#get(metadata.jwks_uri);
+      const jwks = await readBody(response, jwksSchema, 'key set', MAX_DOCUMENT_BYTES);
+      const keySet = createLocalJWKSet(jwks);
+      this.#keys.set(metadata.issuer, { value: keySet, fetchedAt: this.#now() });
+      return keySet;
+    });
+    return untilAborted(fetching, signal);
   }
 
-  async #get(url: string, signal?: AbortSignal): Promise<Response> {
+  async #get(url: string): Promise<Response> {
     const response = await sendWithRetries(this.#deps, {
       url,
       method: 'GET',
       headers: { accept: 'application/json' },
-      ...(signal === undefined ? {} : { signal }),
     });
     if (response.status !== 200)
       throw await errorFromResponse(response, undefined, this.#deps.clock());
