@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyAuditExport, WEBKEY_LIFETIME } from '@webkey/protocol';
 import type { JSONWebKeySet } from 'jose';
+import type { Kysely } from 'kysely';
 import { ConfigError, loadConfig, type VaultConfig } from './config.ts';
 import {
   generateMasterKey,
@@ -16,6 +17,7 @@ import { countByMasterKey, rewrapAll } from './crypto/rotate-master-key.ts';
 import { BackupError, backupSqlite, POSTGRES_BACKUP_ADVICE, restoreSqlite } from './db/backup.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import type { Database } from './db/schema.ts';
 import { systemRandom } from './deps.ts';
 import { rotateSigningKey } from './signing/signing-keys.ts';
 import { startVault } from './vault.ts';
@@ -65,6 +67,18 @@ async function migrate(config: VaultConfig): Promise<void> {
   }
 }
 
+/** Refuses (MasterKeyError) while any secret is wrapped under a key other than `keyId`. */
+async function assertOnlyUnder(db: Kysely<Database>, keyId: string): Promise<void> {
+  const stale = [...(await countByMasterKey(db))].filter(
+    ([id, count]) => id !== keyId && count > 0,
+  );
+  if (stale.length > 0) {
+    throw new MasterKeyError(
+      `secrets remain under ${stale.map(([id, count]) => `${id} (${count})`).join(', ')}; those keys are kept: run again`,
+    );
+  }
+}
+
 async function rotateMaster(config: VaultConfig): Promise<void> {
   const database = openDatabase(config.database);
   const report = (counts: { dataKeys: number; signingKeys: number }, masterKeyId: string) =>
@@ -78,27 +92,35 @@ async function rotateMaster(config: VaultConfig): Promise<void> {
       // docs/operations.md); this re-wraps everything under it.
       const keyring = loadMasterKeyring(config, systemRandom);
       report(await rewrapAll(database.db, keyring, systemRandom), keyring.current.id);
-      process.stdout.write(
-        'older keys in WEBKEY_MASTER_KEY protect nothing now and can be removed\n',
-      );
+      // Left under another key (say the new key was not put first): say so, never "remove".
+      await assertOnlyUnder(database.db, keyring.current.id);
+      // Named, so nobody removes the wrong one (the new key must come first in the variable).
+      const others = keyring.keys.filter((key) => key.id !== keyring.current.id);
+      if (others.length > 0) {
+        process.stdout.write(
+          `keep ${keyring.current.id}; ${others.map((key) => key.id).join(', ')} in WEBKEY_MASTER_KEY protect nothing now and can be removed\n`,
+        );
+      }
       return;
     }
     const previous = loadMasterKeyring(config, systemRandom).keys;
     const next = generateMasterKey(systemRandom);
     const combined = keyringFrom([next, ...previous]);
+    // The old keys leave the file only once nothing is left under them: until then a crash, an
+    // error or a straggler (a vault that wrapped a key before it saw the new file) loses nothing.
     writeKeyringFile(config.dataDir, combined.keys);
     await sleep(KEY_FILE_SETTLE_MS);
     const first = await rewrapAll(database.db, combined, systemRandom);
-    writeKeyringFile(config.dataDir, [next]);
-    // A vault that wrapped a new customer's key just before it saw the new file: catch it now,
-    // while the old keys are still in memory.
+    // Stragglers that committed during the first pass, wrapped before their vault saw the file.
+    await sleep(KEY_FILE_SETTLE_MS);
     const second = await rewrapAll(database.db, combined, systemRandom);
-    const stale = [...(await countByMasterKey(database.db)).keys()].filter((id) => id !== next.id);
-    if (stale.length > 0) {
+    await assertOnlyUnder(database.db, next.id);
+    writeKeyringFile(config.dataDir, [next]);
+    try {
+      await assertOnlyUnder(database.db, next.id);
+    } catch (error) {
       writeKeyringFile(config.dataDir, combined.keys);
-      throw new MasterKeyError(
-        `secrets remain under ${stale.join(', ')}; old keys kept, run again`,
-      );
+      throw error;
     }
     report(
       {

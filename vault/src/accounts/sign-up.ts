@@ -62,10 +62,12 @@ export async function finishSignUp(
     customerId,
     name: passkeyName,
   });
-  const dataKey = createDataKey(ctx.keyring, customerId, ctx.random);
   const now = ctx.clock().getTime();
   try {
     return await ctx.db.transaction().execute(async (trx) => {
+      // Wrapped inside the transaction, moments before it commits: a master key rotation that
+      // waits out in-flight transactions then finds this key (see `keys rotate-master`).
+      const dataKey = createDataKey(ctx.keyring, customerId, ctx.random);
       await insertCustomer(trx, {
         id: customerId,
         user_handle: userHandle,

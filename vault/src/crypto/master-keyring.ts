@@ -1,4 +1,14 @@
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { RandomBytes } from '../deps.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './encoding.ts';
@@ -85,7 +95,8 @@ export function loadMasterKeyring(
     const key = random(32);
     // 'wx' fails if another process created the file meanwhile: never overwrite a key.
     try {
-      writeFileSync(file, formatKeyring([{ id: keyId(key), key }]), { mode: 0o600, flag: 'wx' });
+      writeDurably(file, formatKeyring([{ id: keyId(key), key }]));
+      syncDirectory(options.dataDir);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
@@ -152,15 +163,42 @@ class FileKeyring implements MasterKeyring {
 }
 
 /**
- * Writes a keyring file atomically (temporary file, then rename), mode 0600.
+ * Creates `file` (never over an existing one), mode 0600, and syncs its contents to disk before
+ * returning: secrets wrapped under a key are durable within moments, and a key lost in a power
+ * cut would take them all.
+ */
+function writeDurably(file: string, text: string): void {
+  const descriptor = openSync(file, 'wx', 0o600);
+  try {
+    writeSync(descriptor, text);
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/** Makes a file's creation or rename in `directory` durable. */
+function syncDirectory(directory: string): void {
+  const descriptor = openSync(directory, 'r');
+  try {
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/**
+ * Writes a keyring file atomically and durably (temporary file synced, renamed, the directory
+ * synced), mode 0600.
  */
 export function writeKeyringFile(dataDir: string, keys: readonly MasterKey[]): void {
   const file = join(dataDir, MASTER_KEY_FILE);
   const temporary = `${file}.${process.pid}.tmp`;
   // A stale temporary file could carry a looser mode: start from a new file.
   rmSync(temporary, { force: true });
-  writeFileSync(temporary, formatKeyring(keys), { mode: 0o600, flag: 'wx' });
+  writeDurably(temporary, formatKeyring(keys));
   renameSync(temporary, file);
+  syncDirectory(dataDir);
 }
 
 /** A fresh random master key. */
