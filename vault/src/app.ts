@@ -78,9 +78,11 @@ export function buildApp(ctx: VaultContext): Hono<AppEnv> {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/livez', (c) => c.json({ status: 'ok' }));
-  // Ready when the database answers: a load balancer stops sending work to a vault that cannot.
+  // Ready when the database answers and commits can still be made durable: a load balancer
+  // stops sending work to a vault that cannot.
   app.get('/readyz', async (c) => {
     try {
+      if (ctx.durability.failure()) throw ctx.durability.failure();
       await sql`select 1`.execute(ctx.db);
       return c.json({ status: 'ok' });
     } catch {

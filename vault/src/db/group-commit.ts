@@ -15,27 +15,65 @@ import { dirname } from 'node:path';
 export interface Durability {
   /** Resolves once every commit made before the call is on stable storage. */
   flush(): Promise<void>;
+  /** Why commits can no longer be made durable, once a sync failed; the vault is then not ready. */
+  failure(): Error | undefined;
 }
 
 /** Postgres (synchronous_commit) and SQLite with synchronous=FULL need nothing more. */
-export const alreadyDurable: Durability = { flush: () => Promise.resolve() };
+export const alreadyDurable: Durability = {
+  flush: () => Promise.resolve(),
+  failure: () => undefined,
+};
+
+/** A sync of the WAL failed: what was written since the last good sync may not be on disk. */
+export class DurabilityLost extends Error {
+  constructor(cause: unknown) {
+    super('a sync of the SQLite WAL failed: restart the vault to recover from the file', { cause });
+    this.name = 'DurabilityLost';
+  }
+}
+
+/** Syncs one file's contents to stable storage. */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Group commit for one SQLite database file. */
 export class GroupCommit implements Durability {
   #next: Promise<void> | undefined;
   #running: Promise<void> | undefined;
   #directorySynced = false;
+  #failure: DurabilityLost | undefined;
 
-  constructor(private readonly walFile: string) {}
+  constructor(
+    private readonly walFile: string,
+    private readonly sync: (path: string) => Promise<void> = syncFile,
+  ) {}
+
+  failure(): Error | undefined {
+    return this.#failure;
+  }
 
   flush(): Promise<void> {
+    // Latched: after a failed fsync Linux may drop the unwritten pages and mark them clean, so
+    // a later sync can succeed although earlier commits never reached the disk. No write is
+    // acknowledged again until a restart recovers from what the file really holds.
+    if (this.#failure) return Promise.reject(this.#failure);
     // A sync that has not started yet covers this caller's commit too: share it.
     if (this.#next) return this.#next;
     const next = (async () => {
       // One sync at a time; the next starts when the running one ends.
       await this.#running?.catch(() => undefined);
       this.#next = undefined;
-      const running = this.syncWal();
+      const running = this.syncWal().catch((error: unknown) => {
+        this.#failure ??= new DurabilityLost(error);
+        throw this.#failure;
+      });
       this.#running = running;
       try {
         await running;
@@ -48,27 +86,16 @@ export class GroupCommit implements Durability {
   }
 
   private async syncWal(): Promise<void> {
-    let handle: Awaited<ReturnType<typeof open>>;
     try {
-      handle = await open(this.walFile, 'r');
+      await this.sync(this.walFile);
     } catch (error) {
       // No WAL yet: nothing has been written, so nothing needs syncing.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
     }
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     if (!this.#directorySynced) {
       // The WAL file's directory entry must be durable too, once, after it was created.
-      const directory = await open(dirname(this.walFile), 'r');
-      try {
-        await directory.sync();
-      } finally {
-        await directory.close();
-      }
+      await this.sync(dirname(this.walFile));
       this.#directorySynced = true;
     }
   }

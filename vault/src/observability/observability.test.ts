@@ -1,6 +1,7 @@
 import type { IssuedWebkey } from '@webkey/protocol';
 import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DurabilityLost } from '../db/group-commit.ts';
 import { jsonLogger } from '../deps.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, type TestVault } from '../testing/test-vault.ts';
@@ -122,6 +123,19 @@ describe('metrics, probes and logs', () => {
     } finally {
       await other.close().catch(() => undefined);
       await other.storage.dispose();
+    }
+  });
+
+  it('reports not ready once commits can no longer be made durable', async () => {
+    const other = await startTestVault('sqlite');
+    try {
+      const lost = new DurabilityLost(new Error('EIO'));
+      other.ctx.durability = { flush: () => Promise.reject(lost), failure: () => lost };
+      const answer = await fetch(`${other.url}/readyz`);
+      expect(answer.status).toBe(503);
+      expect(((await answer.json()) as { code: string }).code).toBe('service_unavailable');
+    } finally {
+      await other.dispose();
     }
   });
 });
