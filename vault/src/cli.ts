@@ -35,7 +35,9 @@ Commands:
   audit verify FILE [--jwks FILE]
                         verify an exported audit log; names the first bad entry
   backup FILE           write a consistent copy of the SQLite database to FILE (new), online
-  restore FILE          put a backup in place of the SQLite database (vaults stopped), migrate
+  restore FILE [--force]
+                        put a backup in place of the SQLite database (vaults stopped), migrate;
+                        the replaced database is kept; --force: even under unknown master keys
 
 Configuration comes from environment variables; see docs/operations.md.`;
 
@@ -156,15 +158,39 @@ async function backupCommand(config: VaultConfig, file: string): Promise<number>
   return 0;
 }
 
-async function restoreCommand(config: VaultConfig, file: string): Promise<number> {
+/**
+ * Refuses (BackupError) a backup whose secrets are wrapped under master keys this vault's
+ * keyring does not hold: restored, it would leave a vault that cannot start, over a database
+ * that may have been the good one. Without a keyring yet (a new data dir) there is nothing to
+ * compare: the command says where the key file goes.
+ */
+function refuseForeignBackup(config: VaultConfig, backupKeyIds: string[]): void {
+  if (config.masterKey === undefined && !existsSync(join(config.dataDir, MASTER_KEY_FILE))) return;
+  const held = new Set(loadMasterKeyring(config, systemRandom).keys.map((key) => key.id));
+  const missing = backupKeyIds.filter((id) => !held.has(id));
+  if (missing.length > 0) {
+    throw new BackupError(
+      `the backup's secrets are under master key ${missing.join(', ')}, which ${masterKeyNote(config)} does not hold: restore that key with it, or pass --force`,
+    );
+  }
+}
+
+async function restoreCommand(config: VaultConfig, file: string, force: boolean): Promise<number> {
   if (config.database.kind !== 'sqlite') {
     process.stderr.write(`webkey-vault: ${POSTGRES_BACKUP_ADVICE}\n`);
     return 2;
   }
-  const result = await restoreSqlite(resolve(file), config.database.file);
+  const result = await restoreSqlite(resolve(file), config.database.file, {
+    checkBackup: force
+      ? () => undefined
+      : ({ masterKeyIds }) => refuseForeignBackup(config, masterKeyIds),
+  });
   process.stdout.write(
     `restored ${resolve(file)} as ${result.file} (${result.bytes} bytes); ${result.migrations.length ? `applied: ${result.migrations.join(', ')}` : 'database is up to date'}\n`,
   );
+  if (result.previous) {
+    process.stdout.write(`the database it replaced is kept as ${result.previous}\n`);
+  }
   if (config.masterKey === undefined && !existsSync(join(config.dataDir, MASTER_KEY_FILE))) {
     process.stdout.write(
       `no master key in ${masterKeyNote(config)}: copy the key file kept with this backup there before starting the vault\n`,
@@ -179,9 +205,24 @@ function usage(message: string): number {
 }
 
 /** The value after `name` in `args`, or `fallback`. */
-function option(args: string[], name: string, fallback: string): string {
-  const index = args.indexOf(name);
-  return index === -1 ? fallback : (args[index + 1] ?? '');
+/**
+ * `--name value` options and `--flag`s, refusing (undefined) anything not in `valued` or
+ * `flags`, a valued option without its value, or any other word: a mistyped option must not be
+ * silently ignored (`--grace 48` would otherwise rotate with the default grace).
+ */
+function parseOptions(
+  args: string[],
+  valued: string[],
+  flags: string[] = [],
+): Map<string, string> | undefined {
+  const parsed = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]!;
+    if (flags.includes(name)) parsed.set(name, 'true');
+    else if (valued.includes(name) && args[i + 1] !== undefined) parsed.set(name, args[++i]!);
+    else return undefined;
+  }
+  return parsed;
 }
 
 async function rotateSigning(config: VaultConfig, graceMs: number): Promise<void> {
@@ -269,7 +310,9 @@ export async function main(argv: string[], environment: NodeJS.ProcessEnv): Prom
       return 0;
     }
     if (command === 'keys' && rest[0] === 'rotate-signing') {
-      const grace = option(rest.slice(1), '--grace-hours', '25');
+      const options = parseOptions(rest.slice(1), ['--grace-hours']);
+      if (!options) return usage(`unknown option: ${rest.slice(1).join(' ')}`);
+      const grace = options.get('--grace-hours') ?? '25';
       // Keys already handed out must keep verifying until the longest of them expires.
       const minimum = WEBKEY_LIFETIME.max / 3600;
       if (!/^\d+(\.\d+)?$/.test(grace) || Number(grace) < minimum) {
@@ -281,9 +324,15 @@ export async function main(argv: string[], environment: NodeJS.ProcessEnv): Prom
       return 0;
     }
     if (command === 'backup' && rest.length === 1) return await backupCommand(config, rest[0]!);
-    if (command === 'restore' && rest.length === 1) return await restoreCommand(config, rest[0]!);
+    if (command === 'restore' && rest[0] !== undefined && !rest[0].startsWith('--')) {
+      const options = parseOptions(rest.slice(1), [], ['--force']);
+      if (!options) return usage(`unknown option: ${rest.slice(1).join(' ')}`);
+      return await restoreCommand(config, rest[0], options.has('--force'));
+    }
     if (command === 'audit' && rest[0] === 'verify' && rest[1] !== undefined) {
-      return verifyAuditFile(rest[1], option(rest.slice(2), '--jwks', ''));
+      const options = parseOptions(rest.slice(2), ['--jwks']);
+      if (!options) return usage(`unknown option: ${rest.slice(2).join(' ')}`);
+      return verifyAuditFile(rest[1], options.get('--jwks') ?? '');
     }
     return usage(`unknown command: ${argv.join(' ')}`);
   } catch (error) {

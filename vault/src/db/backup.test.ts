@@ -18,7 +18,7 @@ import {
 import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import SQLite from 'better-sqlite3';
 import type { JSONWebKeySet } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli.ts';
 import { MASTER_KEY_FILE } from '../crypto/master-keyring.ts';
 import { startTestVault, type TestStorage, type TestVault } from '../testing/test-vault.ts';
@@ -199,5 +199,95 @@ describe('SQLite backup and restore', () => {
     expect(await main(['restore', file], postgres)).toBe(2);
     expect(err.join('')).toContain('pg_dump --format=custom');
     expect(err.join('')).toContain('pg_restore');
+  });
+
+  describe('restoring into a vault that has its own keys and data', () => {
+    let out: string[];
+    let err: string[];
+    let source: TestStorage;
+    let target: TestStorage;
+    let backup: string;
+
+    beforeAll(async () => {
+      const a = await startTestVault('sqlite');
+      await new VaultCustomer(a.url).signUp('Ann');
+      await a.close();
+      source = a.storage;
+      const b = await startTestVault('sqlite');
+      await new VaultCustomer(b.url).signUp('Ben');
+      await b.close();
+      target = b.storage;
+      backup = join(tempDir(), 'from-a.sqlite');
+      expect(await main(['backup', backup], { WEBKEY_DATA_DIR: source.dataDir })).toBe(0);
+    });
+    afterAll(async () => {
+      await source.dispose();
+      await target.dispose();
+    });
+
+    beforeEach(() => {
+      out = [];
+      err = [];
+      vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => out.push(String(chunk)) > 0);
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => err.push(String(chunk)) > 0);
+    });
+
+    const targetEnv = () => ({ WEBKEY_DATA_DIR: target.dataDir });
+    const leftovers = () =>
+      readdirSync(target.dataDir).filter((name) => name.includes('before-restore'));
+    /** Ben's vault still starts on its own database, with its own key. */
+    async function targetStillServesBen() {
+      const vault = await startTestVault('sqlite', { storage: target });
+      try {
+        const customers = await vault.ctx.db.selectFrom('customers').select('id').execute();
+        expect(customers).toHaveLength(1);
+      } finally {
+        await vault.close();
+      }
+    }
+
+    it("refuses a backup under a master key this vault's keyring does not hold, replacing nothing", async () => {
+      expect(await main(['restore', backup], targetEnv())).toBe(1);
+      expect(err.join('')).toMatch(
+        /under master key [0-9a-f]+, which .* does not hold: restore that key/,
+      );
+      expect(leftovers()).toEqual([]);
+      await targetStillServesBen();
+    });
+
+    it('refuses a backup from a newer version before replacing anything', async () => {
+      const newer = join(tempDir(), 'newer.sqlite');
+      copyFileSync(backup, newer);
+      const db = new SQLite(newer);
+      db.prepare('insert into kysely_migration (name, timestamp) values (?, ?)').run(
+        '2099-01-01T0000-from-the-future',
+        new Date().toISOString(),
+      );
+      db.close();
+      expect(await main(['restore', newer, '--force'], targetEnv())).toBe(1);
+      expect(err.join('')).toContain('comes from a newer version of the vault');
+      expect(leftovers()).toEqual([]);
+      await targetStillServesBen();
+    });
+
+    it('refuses unknown options', async () => {
+      expect(await main(['restore', backup, '--forse'], targetEnv())).toBe(2);
+      expect(await main(['keys', 'rotate-signing', '--grace', '48'], targetEnv())).toBe(2);
+      expect(await main(['audit', 'verify', backup, '--jwk', 'x'], targetEnv())).toBe(2);
+      expect(err.join('')).toContain('unknown option: --grace 48');
+      expect(leftovers()).toEqual([]);
+    });
+
+    it('restores with --force, keeping the database it replaced', async () => {
+      expect(await main(['restore', backup, '--force'], targetEnv())).toBe(0);
+      const [kept] = leftovers();
+      expect(kept).toMatch(/^vault\.sqlite\.before-restore-/);
+      expect(out.join('')).toContain(
+        `the database it replaced is kept as ${join(target.dataDir, kept!)}`,
+      );
+      const previous = new SQLite(join(target.dataDir, kept!), { readonly: true });
+      expect(previous.prepare('select count(*) as n from customers').get()).toEqual({ n: 1 });
+      previous.close();
+    });
   });
 });

@@ -13,7 +13,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { openDatabase } from './database.ts';
-import { migrateToLatest } from './migrate.ts';
+import { migrateToLatest, migrationNames } from './migrate.ts';
 
 /**
  * Backup and restore of the embedded SQLite database (`webkey-vault backup FILE`,
@@ -48,6 +48,16 @@ export interface RestoreResult {
   bytes: number;
   /** Migrations the restored database needed, by name. */
   migrations: string[];
+  /** Where the database it replaced was kept, if there was one. */
+  previous?: string;
+}
+
+/** What a sound vault database file holds that a restore must know before using it. */
+export interface VaultFileFacts {
+  /** The master key ids its secrets (data keys, signing keys) are wrapped under. */
+  masterKeyIds: string[];
+  /** The migrations applied to it, by name. */
+  migrations: string[];
 }
 
 /** Copies every remaining page in one step: one read transaction, one consistent snapshot. */
@@ -75,7 +85,7 @@ function sqliteMessage(error: unknown): string {
  * The file is opened for writing (a WAL-mode file cannot always be read otherwise); nothing in
  * it is changed (beyond SQLite's own recovery of an interrupted write).
  */
-export function verifySqliteFile(file: string, label = file): void {
+export function verifySqliteFile(file: string, label = file): VaultFileFacts {
   if (!existsSync(file) || !statSync(file).isFile())
     throw new BackupError(`${label}: no such file`);
   let db: SQLite.Database;
@@ -108,6 +118,16 @@ export function verifySqliteFile(file: string, label = file): void {
     if (missing.length > 0) {
       throw new BackupError(`${label} is not a Webkey vault database (no ${missing.join(', ')})`);
     }
+    const column = (query: string) =>
+      (db.prepare(query).all() as { value: string }[]).map((row) => row.value);
+    return {
+      masterKeyIds: column(
+        'select master_key_id as value from customers union select master_key_id from signing_keys',
+      ),
+      migrations: tables.has('kysely_migration')
+        ? column('select name as value from kysely_migration order by name')
+        : [],
+    };
   } finally {
     db.close();
   }
@@ -224,6 +244,10 @@ function refuseIfInUse(databaseFile: string): void {
 export async function restoreSqlite(
   backupFile: string,
   databaseFile: string,
+  options: {
+    /** Refuses (throws) a sound backup before it replaces anything: its master keys, say. */
+    checkBackup?: (facts: VaultFileFacts) => void;
+  } = {},
 ): Promise<RestoreResult> {
   if (!existsSync(backupFile) || !statSync(backupFile).isFile()) {
     throw new BackupError(`${backupFile}: no such file`);
@@ -235,15 +259,29 @@ export async function restoreSqlite(
     directory,
     `.${basename(databaseFile)}.restore-${randomBytes(6).toString('hex')}`,
   );
+  let previous: string | undefined;
   try {
     copyFileSync(backupFile, temporary);
     // The copy, not the original, is what goes in place: check the bytes that will be used
     // (and leave the operator's backup file untouched, even on read-only media).
-    verifySqliteFile(temporary, backupFile);
+    const facts = verifySqliteFile(temporary, backupFile);
+    const known = new Set(migrationNames());
+    const newer = facts.migrations.filter((name) => !known.has(name));
+    if (newer.length > 0) {
+      throw new BackupError(
+        `${backupFile} comes from a newer version of the vault (migrations ${newer.join(', ')}); restore it with that version`,
+      );
+    }
+    options.checkBackup?.(facts);
     fsyncPath(temporary);
     refuseIfInUse(databaseFile);
     for (const suffix of ['-wal', '-shm', '-journal']) {
       rmSync(`${databaseFile}${suffix}`, { force: true });
+    }
+    if (existsSync(databaseFile)) {
+      // Kept, not overwritten: a restore of the wrong backup must not cost the right database.
+      previous = `${databaseFile}.before-restore-${new Date().toISOString().replaceAll(':', '-')}`;
+      renameSync(databaseFile, previous);
     }
     renameSync(temporary, databaseFile);
     fsyncPath(directory);
@@ -261,6 +299,7 @@ export async function restoreSqlite(
       file: databaseFile,
       bytes: statSync(databaseFile).size,
       migrations: result.results?.map((r) => r.migrationName) ?? [],
+      ...(previous ? { previous } : {}),
     };
   } finally {
     await database.close();

@@ -25,6 +25,11 @@ function migrations(engine: Engine): Record<string, Migration> {
   };
 }
 
+/** The names of every migration this version knows, in order. */
+export function migrationNames(): string[] {
+  return Object.keys(migrations('sqlite'));
+}
+
 /**
  * Brings the database schema up to date. Safe to run from several processes at once: Kysely
  * takes a lock (an advisory lock on Postgres) around the run.
