@@ -313,11 +313,13 @@ export async function main(argv: string[], environment: NodeJS.ProcessEnv): Prom
       const options = parseOptions(rest.slice(1), ['--grace-hours']);
       if (!options) return usage(`unknown option: ${rest.slice(1).join(' ')}`);
       const grace = options.get('--grace-hours') ?? '25';
-      // Keys already handed out must keep verifying until the longest of them expires.
-      const minimum = WEBKEY_LIFETIME.max / 3600;
+      // Keys already handed out must keep verifying until the longest of them expires, and
+      // running vaults go on signing with the old key for up to 30 s after the rotation: an hour
+      // more than the longest lifetime covers both.
+      const minimum = WEBKEY_LIFETIME.max / 3600 + 1;
       if (!/^\d+(\.\d+)?$/.test(grace) || Number(grace) < minimum) {
         return usage(
-          `--grace-hours takes a number of hours, at least ${minimum} (the longest a web key lives)`,
+          `--grace-hours takes a number of hours, at least ${minimum} (the longest a web key lives, plus an hour for running vaults to switch keys)`,
         );
       }
       await rotateSigning(config, Number(grace) * 3600 * 1000);

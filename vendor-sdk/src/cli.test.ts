@@ -117,6 +117,21 @@ describe('webkey-pos', () => {
     expect(out.stderr).toMatch(/WEBKEY_POS_KEY_FILE: cannot read/);
   });
 
+  it('never quotes a key file that is not JSON (it may be a bare secret)', async () => {
+    const { env } = await setup();
+    const secret = 'hGx3QmF1c2VJdElzQVNlY3JldEtleU1hdGVyaWFs';
+    const file = join(await tempDir(), 'raw.key');
+    await writeFile(file, secret, { mode: 0o600 });
+    const { out, io } = capture();
+    expect(
+      await main(['redeem', '7KQ2-M9XD-4TRA'], { ...env, WEBKEY_POS_KEY_FILE: file }, io),
+    ).toBe(2);
+    expect(out.stderr).toMatch(
+      /WEBKEY_POS_KEY_FILE: cannot read a JSON private key .* \(not JSON\)/,
+    );
+    expect(out.stderr).not.toContain(secret.slice(0, 6));
+  });
+
   it('keygen writes a private key once, mode 0600, and prints the public key', async () => {
     const file = join(await tempDir(), 'key.json');
     const { out, io } = capture();

@@ -118,8 +118,10 @@ async function redeem(
   try {
     privateKey = JSON.parse(await readFile(config.WEBKEY_POS_KEY_FILE, 'utf8'));
   } catch (error) {
+    // A JSON parse error quotes the text it choked on: the key file's secret.
+    const why = error instanceof SyntaxError ? 'not JSON' : (error as Error).message;
     throw new UsageError(
-      `WEBKEY_POS_KEY_FILE: cannot read a JSON private key from ${config.WEBKEY_POS_KEY_FILE} (${(error as Error).message})`,
+      `WEBKEY_POS_KEY_FILE: cannot read a JSON private key from ${config.WEBKEY_POS_KEY_FILE} (${why})`,
     );
   }
   try {

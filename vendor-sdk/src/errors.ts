@@ -154,7 +154,8 @@ export class UntrustedIssuerError extends WebkeyError {
 
   constructor(
     issuer: string,
-    message = `The vault ${issuer} is not trusted by this point of sale.`,
+    // Quoted: the issuer comes from a scanned code, and may carry terminal escapes.
+    message = `The vault ${JSON.stringify(issuer)} is not trusted by this point of sale.`,
   ) {
     super(message, { code: 'untrusted_issuer' });
     this.issuer = issuer;

@@ -115,6 +115,16 @@ describe('trust', () => {
     expect(vault.requests).toEqual([]);
   });
 
+  it("quotes an untrusted issuer in the message: a scanned code's text may hold terminal escapes", async () => {
+    const { vault, client } = await harness();
+    const issuer = 'https://evil.example/\u001b[2J\u001b[31mPAID';
+    const { key } = await vault.issueWebkey({ claims: { iss: issuer } });
+    const error = await client.redeem(key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UntrustedIssuerError);
+    expect((error as Error).message).not.toContain('\u001b');
+    expect((error as Error).message).toContain(JSON.stringify(issuer));
+  });
+
   it('asks a trust function, and only a literal true trusts', async () => {
     const { vault, makeClient, fetches } = await harness();
     const asked: string[] = [];

@@ -405,7 +405,7 @@ export class VendorClient {
         { code: 'issuer_required' },
       );
     }
-    if (!isHttpUrl(issuer)) throw new TypeError(`issuer ${issuer} is not a URL`);
+    if (!isHttpUrl(issuer)) throw new TypeError(`issuer ${JSON.stringify(issuer)} is not a URL`);
     return issuer;
   }
 

@@ -56,7 +56,8 @@ export function openDatabase(
   } = {},
 ): VaultDatabase {
   if (config.kind === 'sqlite') {
-    mkdirSync(dirname(config.file), { recursive: true });
+    // Private from the start: a command run on a new (or mistyped) data dir creates it here.
+    mkdirSync(dirname(config.file), { recursive: true, mode: 0o700 });
     const sqlite = new SQLite(config.file);
     sqlite.pragma('journal_mode = WAL');
     // NORMAL: commits are not synced one by one; GroupCommit syncs the WAL for every write
