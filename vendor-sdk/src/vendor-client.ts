@@ -28,6 +28,7 @@ import {
   InvalidRequestError,
   UntrustedIssuerError,
   VaultResponseError,
+  WebhookVerificationError,
   WebkeyInvalidError,
 } from './errors.ts';
 import { GrantRead } from './grant-read.ts';
@@ -157,7 +158,7 @@ export class VendorClient {
     ): Promise<DepositResponse>;
   } = { deposit: (grantId, record, options = {}) => this.#deposit(grantId, record, options) };
 
-  readonly #firstSighting = sightings();
+  readonly #firstSighting = sightings(() => this.#deps.clock().getTime());
 
   constructor(options: VendorClientOptions) {
     if (!isHttpUrl(options.clientId)) {
@@ -239,8 +240,14 @@ export class VendorClient {
       firstSighting: this.#firstSighting,
       keyFor: async (issuer, kid) => {
         if (options.jwks) return cryptoKeyFrom(localKeys(options.jwks), kid);
-        // Trust first: a forged request must not make us fetch its URLs.
-        if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+        // Trust first: a forged request must not make us fetch its URLs. Refused like any
+        // forgery (answer 400): it is a request to drop, not a vault to retry.
+        if (!(await isTrustedIssuer(this.#trust, issuer))) {
+          throw new WebhookVerificationError(
+            `The webhook names the issuer ${JSON.stringify(issuer)}, which this point of sale does not trust.`,
+            { code: 'webhook_invalid' },
+          );
+        }
         const metadata = await this.#directory.metadata(issuer);
         return cryptoKeyFrom(this.#directory.keyResolver(metadata), kid);
       },

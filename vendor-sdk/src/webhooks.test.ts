@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { WebhookVerificationError } from './errors.ts';
+import { WebhookVerificationError, WebkeyError } from './errors.ts';
 import { VendorClient } from './vendor-client.ts';
 import { generateVendorKeyPair } from './vendor-keys.ts';
-import { createTestWebhook } from './webhooks.ts';
+import { createTestWebhook, sightings } from './webhooks.ts';
 
 async function client(now = new Date()) {
   const { privateJwk } = await generateVendorKeyPair();
@@ -76,6 +76,13 @@ describe('client.webhooks.verify', () => {
       }),
     ],
     [
+      'a signature that is not base64',
+      (w) => ({
+        body: w.body,
+        headers: { ...w.headers, 'webhook-signature': 'v1es256,%%%not-base64%%%' },
+      }),
+    ],
+    [
       'a missing signature',
       (w) => {
         const { 'webhook-signature': _gone, ...rest } = w.headers;
@@ -114,5 +121,76 @@ describe('client.webhooks.verify', () => {
     await expect(
       receiver.webhooks.verify(future.body, future.headers, { jwks: future.jwks }),
     ).rejects.toThrow(/tolerance/);
+  });
+
+  it('refuses a webhook from an issuer the trust policy does not name, fetching nothing', async () => {
+    const fetched: string[] = [];
+    const { privateJwk } = await generateVendorKeyPair();
+    const receiver = new VendorClient({
+      clientId: 'https://shop.example/webkey-vendor.json',
+      privateKey: privateJwk,
+      trust: { issuers: ['https://vault.test'] },
+      fetch: async (url) => {
+        fetched.push(url);
+        return new Response('{}');
+      },
+    });
+    const webhook = await createTestWebhook();
+    const headers = { ...webhook.headers, 'webhook-issuer': 'https://stranger.example' };
+    await expect(receiver.webhooks.verify(webhook.body, headers)).rejects.toBeInstanceOf(
+      WebhookVerificationError,
+    );
+    expect(fetched).toEqual([]);
+  });
+
+  it('reports a key-set outage as an outage (to answer 5xx and get the delivery again), not a forgery', async () => {
+    const { privateJwk } = await generateVendorKeyPair();
+    const receiver = new VendorClient({
+      clientId: 'https://shop.example/webkey-vendor.json',
+      privateKey: privateJwk,
+      trust: { issuers: ['https://vault.test'] },
+      // Discovery answers; the key set is down.
+      fetch: async (url) =>
+        url.endsWith('/.well-known/webkey-vault')
+          ? Response.json({
+              issuer: 'https://vault.test',
+              jwks_uri: 'https://vault.test/.well-known/jwks.json',
+              redemption_endpoint: 'https://vault.test/vendor/v1/redeem',
+              scopes_supported: [],
+              claims_supported: [],
+              webkey_signing_alg_values_supported: ['ES256'],
+              token_endpoint_auth_methods_supported: ['private_key_jwt'],
+              token_endpoint_auth_signing_alg_values_supported: ['ES256'],
+              short_code_symbols: 12,
+              webkey_max_lifetime_seconds: 86400,
+            })
+          : new Response('down', { status: 503 }),
+      retry: { sleep: async () => {} },
+    });
+    const webhook = await createTestWebhook();
+    const headers = { ...webhook.headers, 'webhook-issuer': 'https://vault.test' };
+    const error = await receiver.webhooks.verify(webhook.body, headers).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WebkeyError);
+    expect(error).not.toBeInstanceOf(WebhookVerificationError);
+  });
+});
+
+describe('sightings', () => {
+  it('remembers a delivery for the whole window, per issuer, then lets it go', () => {
+    let now = 0;
+    const firstSighting = sightings(() => now, 600, 3);
+    expect(firstSighting('https://a.example', 'evt_1', '100')).toBe(true);
+    expect(firstSighting('https://b.example', 'evt_1', '100')).toBe(true);
+    now = 599_000;
+    expect(firstSighting('https://a.example', 'evt_1', '100')).toBe(false);
+    now = 600_000;
+    expect(firstSighting('https://a.example', 'evt_1', '100')).toBe(true);
+  });
+
+  it('stays within its capacity, forgetting the oldest first', () => {
+    const firstSighting = sightings(() => 0, 600, 2);
+    for (const id of ['evt_1', 'evt_2', 'evt_3']) expect(firstSighting('i', id, '1')).toBe(true);
+    expect(firstSighting('i', 'evt_3', '1')).toBe(false);
+    expect(firstSighting('i', 'evt_1', '1')).toBe(true);
   });
 });

@@ -7,6 +7,7 @@ import {
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
+  errors,
   exportJWK,
   generateKeyPair,
   type JSONWebKeySet,
@@ -36,8 +37,8 @@ export interface WebhookCheck {
   keyFor(issuer: string, kid: string): Promise<CryptoKey>;
   now: Date;
   toleranceSeconds?: number;
-  /** Remembers (id, timestamp) pairs; returns false for one already seen (a replay). */
-  firstSighting(id: string, timestamp: string): boolean;
+  /** Remembers (issuer, id, timestamp); returns false for one already seen (a replay). */
+  firstSighting(issuer: string, id: string, timestamp: string): boolean;
 }
 
 /**
@@ -74,13 +75,18 @@ export async function verifyWebhookSignature(
   for (const entry of signatures.split(' ')) {
     const [version, encoded] = entry.split(',');
     if (version !== WEBHOOK_SIGNATURE_VERSION || !encoded) continue;
-    const signature = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+    let signature: Uint8Array<ArrayBuffer>;
+    try {
+      signature = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+    } catch {
+      continue; // Not base64: a signature that does not verify.
+    }
     // WebCrypto compares in constant time.
     if (await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, signature, signed))
       valid = true;
   }
   if (!valid) throw refuse('The webhook signature does not verify.');
-  if (!check.firstSighting(id, timestamp))
+  if (!check.firstSighting(issuer, id, timestamp))
     throw refuse('This webhook delivery was seen before: a replay.');
   let event: WebhookEvent;
   try {
@@ -93,26 +99,47 @@ export async function verifyWebhookSignature(
   return event;
 }
 
-/** Resolves an ES256 CryptoKey by kid from a jose key resolver. */
+/**
+ * Resolves an ES256 CryptoKey by kid from a jose key resolver. Only a key the vault does not
+ * publish refuses the webhook; failing to fetch the keys (the vault unreachable) is thrown as
+ * it is, so the handler answers 5xx and the vault delivers again later.
+ */
 export async function cryptoKeyFrom(getKey: JWTVerifyGetKey, kid: string): Promise<CryptoKey> {
   try {
     return (await getKey({ alg: 'ES256', kid }, {
       payload: '',
       signature: '',
     } as never)) as CryptoKey;
-  } catch {
-    throw refuse(`The vault publishes no key ${kid}.`);
+  } catch (error) {
+    if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JOSENotSupported)
+      throw refuse(`The vault publishes no ES256 key ${JSON.stringify(kid)}.`);
+    throw error;
   }
 }
 
-/** A bounded memory of deliveries seen, for replay detection within the tolerance. */
-export function sightings(capacity = 10_000): (id: string, timestamp: string) => boolean {
-  const seen = new Set<string>();
-  return (id, timestamp) => {
-    const key = `${id}.${timestamp}`;
+/**
+ * A memory of deliveries seen, for replay detection: each is kept for `windowSeconds` (twice the
+ * timestamp tolerance: a replay older than that fails the timestamp check anyway), so none is
+ * forgotten while it could still be replayed, unless more than `capacity` arrive in a window
+ * (then the oldest go first: memory stays bounded).
+ */
+export function sightings(
+  now: () => number,
+  windowSeconds = 2 * WEBHOOK_TOLERANCE_SECONDS,
+  capacity = 100_000,
+): (issuer: string, id: string, timestamp: string) => boolean {
+  // Insertion order is arrival order, so the oldest entries are at the front.
+  const seen = new Map<string, number>();
+  return (issuer, id, timestamp) => {
+    const at = now();
+    for (const [key, expires] of seen) {
+      if (expires > at) break;
+      seen.delete(key);
+    }
+    const key = JSON.stringify([issuer, id, timestamp]);
     if (seen.has(key)) return false;
-    seen.add(key);
-    if (seen.size > capacity) seen.delete(seen.values().next().value!);
+    seen.set(key, at + windowSeconds * 1000);
+    if (seen.size > capacity) seen.delete(seen.keys().next().value!);
     return true;
   };
 }
