@@ -81,8 +81,21 @@ async function assertOnlyUnder(db: Kysely<Database>, keyId: string): Promise<voi
   }
 }
 
+/**
+ * The vault's database, which must exist already (SQLite): a key command run on a mistyped or
+ * empty data dir would otherwise create a new vault there, keys and all, and report success.
+ */
+function openExistingDatabase(config: VaultConfig) {
+  if (config.database.kind === 'sqlite' && !existsSync(config.database.file)) {
+    throw new ConfigError(
+      `no vault database at ${config.database.file}: check WEBKEY_DATA_DIR (or start the vault once)`,
+    );
+  }
+  return openDatabase(config.database);
+}
+
 async function rotateMaster(config: VaultConfig): Promise<void> {
-  const database = openDatabase(config.database);
+  const database = openExistingDatabase(config);
   const report = (counts: { dataKeys: number; signingKeys: number }, masterKeyId: string) =>
     process.stdout.write(
       `re-wrapped ${counts.dataKeys} data keys and ${counts.signingKeys} signing keys; master key is now ${masterKeyId}\n`,
@@ -226,7 +239,7 @@ function parseOptions(
 }
 
 async function rotateSigning(config: VaultConfig, graceMs: number): Promise<void> {
-  const database = openDatabase(config.database);
+  const database = openExistingDatabase(config);
   try {
     await migrateToLatest(database.db, database.engine);
     const keyring = loadMasterKeyring(config, systemRandom);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLIENT_ASSERTION_TYPE, type IssuedWebkey, WEBKEY_JWT_TYPE } from '@webkey/protocol';
@@ -172,6 +172,17 @@ describe('CLI: keys rotate-signing and audit verify', () => {
       ).toBe(2);
     }
     expect(output.join('')).toContain('at least 25');
+  });
+
+  it('refuses key commands on a data dir without a vault, creating nothing there', async () => {
+    for (const command of [
+      ['keys', 'rotate-signing'],
+      ['keys', 'rotate-master'],
+    ]) {
+      expect(await main(command, { WEBKEY_DATA_DIR: dir })).toBe(1);
+    }
+    expect(output.join('')).toContain('no vault database at');
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('rotates the signing key of a stopped vault; the restarted vault signs with the new key', async () => {
