@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { RandomBytes } from '../deps.ts';
+import { fsyncPath } from '../fsync-path.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './encoding.ts';
 
 /**
@@ -96,7 +97,7 @@ export function loadMasterKeyring(
     // 'wx' fails if another process created the file meanwhile: never overwrite a key.
     try {
       writeDurably(file, formatKeyring([{ id: keyId(key), key }]));
-      syncDirectory(options.dataDir);
+      fsyncPath(options.dataDir);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
@@ -177,16 +178,6 @@ function writeDurably(file: string, text: string): void {
   }
 }
 
-/** Makes a file's creation or rename in `directory` durable. */
-function syncDirectory(directory: string): void {
-  const descriptor = openSync(directory, 'r');
-  try {
-    fsyncSync(descriptor);
-  } finally {
-    closeSync(descriptor);
-  }
-}
-
 /**
  * Writes a keyring file atomically and durably (temporary file synced, renamed, the directory
  * synced), mode 0600.
@@ -198,7 +189,7 @@ export function writeKeyringFile(dataDir: string, keys: readonly MasterKey[]): v
   rmSync(temporary, { force: true });
   writeDurably(temporary, formatKeyring(keys));
   renameSync(temporary, file);
-  syncDirectory(dataDir);
+  fsyncPath(dataDir);
 }
 
 /** A fresh random master key. */

@@ -3,7 +3,6 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   renameSync,
@@ -12,6 +11,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
+import { fsyncPath } from '../fsync-path.ts';
 import { openDatabase } from './database.ts';
 import { migrateToLatest, migrationNames } from './migrate.ts';
 
@@ -65,15 +65,6 @@ const ALL_PAGES = 0x7fffffff;
 
 /** Tables a Webkey database always has: a file without them is not one of ours. */
 const REQUIRED_TABLES = ['kysely_migration', 'customers', 'audit_entries'];
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function sqliteMessage(error: unknown): string {
   return (error as Error).message;
