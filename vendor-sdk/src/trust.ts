@@ -16,14 +16,39 @@ export type TrustPolicy =
   | { readonly issuers: readonly string[] }
   | ((issuer: string) => boolean | Promise<boolean>);
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
 /**
- * Whether the policy accepts `issuer`. Only a literal `true` counts.
+ * Whether an issuer can be trusted at all: https, or plain http on this machine (a vault under
+ * development). Over plain http to another host, web keys, assertions and customers' data could
+ * be read and changed on the way (protocol section 2).
+ *
+ * @example
+ * canBeTrusted('https://vault.example') // true
+ * canBeTrusted('http://vault.example') // false
+ * canBeTrusted('http://127.0.0.1:7420') // true
+ */
+export function canBeTrusted(issuer: string): boolean {
+  try {
+    const url = new URL(issuer);
+    return (
+      url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the policy accepts `issuer`. Only a literal `true` counts, and never for an issuer
+ * that cannot be trusted at all ({@link canBeTrusted}).
  *
  * @example
  * await isTrustedIssuer({ issuers: ['https://vault.example'] }, 'https://vault.example') // true
  * await isTrustedIssuer({ issuers: ['https://vault.example'] }, 'https://vault.example/') // false
  */
 export async function isTrustedIssuer(policy: TrustPolicy, issuer: string): Promise<boolean> {
+  if (!canBeTrusted(issuer)) return false;
   if (typeof policy === 'function') return (await policy(issuer)) === true;
   return policy.issuers.includes(issuer);
 }

@@ -125,6 +125,26 @@ describe('trust', () => {
     expect((error as Error).message).toContain(JSON.stringify(issuer));
   });
 
+  it('never trusts a vault over plain http off this machine, whatever the policy says', async () => {
+    const { vault, makeClient, fetches } = await harness();
+    const asked: string[] = [];
+    const client = makeClient({
+      trust: (issuer) => {
+        asked.push(issuer);
+        return true;
+      },
+    });
+    const { key } = await vault.issueWebkey({ claims: { iss: 'http://vault.example' } });
+    await expect(client.redeem(key)).rejects.toBeInstanceOf(UntrustedIssuerError);
+    expect(asked).toEqual([]);
+    expect(fetches).toEqual([]);
+    expect(() => makeClient({ trust: { issuers: ['http://vault.example'] } })).toThrow(
+      /not an https URL \(plain http only for localhost\)/,
+    );
+    for (const loopback of ['http://localhost:7420', 'http://127.0.0.1:7420', 'http://[::1]:7420'])
+      expect(() => makeClient({ trust: { issuers: [loopback] } })).not.toThrow();
+  });
+
   it('asks a trust function, and only a literal true trusts', async () => {
     const { vault, makeClient, fetches } = await harness();
     const asked: string[] = [];

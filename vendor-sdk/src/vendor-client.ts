@@ -38,7 +38,7 @@ import { Redemption } from './redemption.ts';
 import type { RetryOptions, SenderDeps } from './retrying-sender.ts';
 import { retrySettings, sendWithRetries } from './retrying-sender.ts';
 import type { TrustPolicy } from './trust.ts';
-import { isTrustedIssuer, soleTrustedIssuer } from './trust.ts';
+import { canBeTrusted, isTrustedIssuer, soleTrustedIssuer } from './trust.ts';
 import { errorFromResponse, readBody, requestIdOf } from './vault-answers.ts';
 import { VaultDirectory } from './vault-directory.ts';
 import { verifyWebkey } from './verify-webkey.ts';
@@ -166,6 +166,15 @@ export class VendorClient {
     }
     if (typeof options.trust !== 'function' && !Array.isArray(options.trust?.issuers)) {
       throw new TypeError('trust must be { issuers: [...] } or a function (issuer) => boolean');
+    }
+    const insecure =
+      typeof options.trust === 'function'
+        ? undefined
+        : options.trust.issuers.find((issuer) => !canBeTrusted(issuer));
+    if (insecure !== undefined) {
+      throw new TypeError(
+        `trust.issuers: ${JSON.stringify(insecure)} is not an https URL (plain http only for localhost)`,
+      );
     }
     this.clientId = options.clientId;
     this.#trust = options.trust;
