@@ -112,6 +112,9 @@ describe('webkey-pos', () => {
     const bad = { ...env, WEBKEY_POS_TRUSTED_ISSUERS: ' , ' };
     expect(await main(['redeem', '7KQ2-M9XD-4TRA'], bad, io)).toBe(2);
     expect(out.stderr).toMatch(/^webkey-pos: WEBKEY_POS_TRUSTED_ISSUERS: /);
+    const plain = { ...env, WEBKEY_POS_TRUSTED_ISSUERS: 'http://vault.example' };
+    expect(await main(['redeem', '7KQ2-M9XD-4TRA'], plain, io)).toBe(2);
+    expect(out.stderr).toMatch(/plain http only for localhost/);
     const missing = { ...env, WEBKEY_POS_KEY_FILE: '/nonexistent/key.json' };
     expect(await main(['redeem', '7KQ2-M9XD-4TRA'], missing, io)).toBe(2);
     expect(out.stderr).toMatch(/WEBKEY_POS_KEY_FILE: cannot read/);

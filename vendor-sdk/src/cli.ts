@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { FetchLike } from './deps.ts';
 import { WebkeyError } from './errors.ts';
 import type { Redemption } from './redemption.ts';
+import { canBeTrusted } from './trust.ts';
 import { VendorClient } from './vendor-client.ts';
 import { generateVendorKeyPair } from './vendor-keys.ts';
 
@@ -35,7 +36,15 @@ const configSchema = z.object({
         .map((issuer) => issuer.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.url({ protocol: /^https?$/ })).min(1)),
+    .pipe(
+      z
+        .array(
+          z
+            .url({ protocol: /^https?$/ })
+            .refine(canBeTrusted, 'an https URL (plain http only for localhost)'),
+        )
+        .min(1),
+    ),
 });
 
 /**
