@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -82,6 +82,15 @@ export async function openVault(
     random,
   );
   const logger = deps.logger ?? jsonLogger(process.stderr, config.logLevel);
+  // mkdir leaves an existing directory as it is: say so when others may read the database.
+  const mode = statSync(config.dataDir).mode & 0o777;
+  if (mode & 0o077) {
+    logger.warn('data_dir_readable_by_others', {
+      dataDir: config.dataDir,
+      mode: mode.toString(8),
+      advice: `chmod 700 ${config.dataDir}`,
+    });
+  }
   const database = openDatabase(config.database, {
     ...(deps.writeLock ? { writeLock: deps.writeLock } : {}),
     backgroundCheckpoints: {

@@ -1,10 +1,11 @@
+import { chmodSync } from 'node:fs';
 import type { IssuedWebkey } from '@webkey/protocol';
 import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DurabilityLost } from '../db/group-commit.ts';
 import { jsonLogger } from '../deps.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
-import { startTestVault, type TestVault } from '../testing/test-vault.ts';
+import { createTestStorage, startTestVault, type TestVault } from '../testing/test-vault.ts';
 
 describe('metrics, probes and logs', () => {
   let vault: TestVault;
@@ -136,6 +137,30 @@ describe('metrics, probes and logs', () => {
       expect(((await answer.json()) as { code: string }).code).toBe('service_unavailable');
     } finally {
       await other.dispose();
+    }
+  });
+
+  it('warns at start when others may read the data dir', async () => {
+    const warnings: string[] = [];
+    const sink = {
+      write: (chunk: string) => warnings.push(chunk),
+    } as unknown as NodeJS.WritableStream;
+    const storage = await createTestStorage('sqlite');
+    try {
+      chmodSync(storage.dataDir, 0o755);
+      const open = await startTestVault('sqlite', { storage, logger: jsonLogger(sink, 'warn') });
+      await open.close();
+      const warning = warnings
+        .map((line) => JSON.parse(line))
+        .find((entry) => entry.event === 'data_dir_readable_by_others');
+      expect(warning).toMatchObject({ mode: '755', advice: `chmod 700 ${storage.dataDir}` });
+      chmodSync(storage.dataDir, 0o700);
+      warnings.length = 0;
+      const closed = await startTestVault('sqlite', { storage, logger: jsonLogger(sink, 'warn') });
+      await closed.close();
+      expect(warnings.join('')).not.toContain('data_dir_readable_by_others');
+    } finally {
+      await storage.dispose();
     }
   });
 });
