@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestVault, type TestVault, testClock } from '../testing/test-vault.ts';
 import type { Poster } from '../vendors/safe-fetch.ts';
 import { deliverDue } from './deliver.ts';
+import { outboxRow } from './enqueue.ts';
 
 describe('webhook delivery rounds', () => {
   // Real time at the start: the test vendor signs its assertion with the real clock.
@@ -38,20 +39,12 @@ describe('webhook delivery rounds', () => {
     await vault.ctx.db
       .insertInto('webhook_outbox')
       .values(
-        urls.map((url, i) => ({
-          id: `evt_round_${now}_${i}`,
-          grant_id: grantId,
-          url,
-          payload: JSON.stringify({ n: i }),
-          attempts: 0,
-          next_attempt_at: now,
-          locked_until: null,
-          delivered_at: null,
-          dropped_at: null,
-          last_status: null,
-          last_error: null,
-          created_at: now,
-        })),
+        urls.map((url, i) =>
+          outboxRow(
+            { id: `evt_round_${now}_${i}`, grantId, url, payload: JSON.stringify({ n: i }) },
+            now,
+          ),
+        ),
       )
       .execute();
   }

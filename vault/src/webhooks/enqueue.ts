@@ -2,6 +2,7 @@ import { isAgeAtLeast, parseScopeItem, type WebhookEvent } from '@webkey/protoco
 import type { CustomerScope } from '../accounts/customer-transaction.ts';
 import type { VaultContext } from '../context.ts';
 import { newId } from '../crypto/ids.ts';
+import type { WebhookOutboxTable } from './webhooks.table.ts';
 
 /** A record's contents before and after a change (null: it did not exist, or was deleted). */
 export interface RecordChange {
@@ -30,6 +31,27 @@ function affected(scope: string[], change: RecordChange, grantOpenedAt: number):
     const on = new Date(grantOpenedAt);
     return ageAnswer(change.before, parsed.years, on) !== ageAnswer(change.after, parsed.years, on);
   });
+}
+
+/** A notification waiting for its first attempt, due at once. */
+export function outboxRow(
+  event: { id: string; grantId: string; url: string; payload: string },
+  now: number,
+): WebhookOutboxTable {
+  return {
+    id: event.id,
+    grant_id: event.grantId,
+    url: event.url,
+    payload: event.payload,
+    attempts: 0,
+    next_attempt_at: now,
+    locked_until: null,
+    delivered_at: null,
+    dropped_at: null,
+    last_status: null,
+    last_error: null,
+    created_at: now,
+  };
 }
 
 /**
@@ -65,20 +87,17 @@ export async function enqueueChangeNotifications(
     };
     await scope.trx
       .insertInto('webhook_outbox')
-      .values({
-        id: event.id,
-        grant_id: grant.id,
-        url: grant.webhook_uri!,
-        payload: JSON.stringify(event),
-        attempts: 0,
-        next_attempt_at: now,
-        locked_until: null,
-        delivered_at: null,
-        dropped_at: null,
-        last_status: null,
-        last_error: null,
-        created_at: now,
-      })
+      .values(
+        outboxRow(
+          {
+            id: event.id,
+            grantId: grant.id,
+            url: grant.webhook_uri!,
+            payload: JSON.stringify(event),
+          },
+          now,
+        ),
+      )
       .execute();
     queued += 1;
   }
