@@ -98,6 +98,16 @@ describe('client.webhooks.verify', () => {
     ).rejects.toBeInstanceOf(WebhookVerificationError);
   });
 
+  it('verifies raw bytes as they arrived: other bytes that decode to the signed text are refused', async () => {
+    const genuine = await createTestWebhook();
+    const signedBytes = new TextEncoder().encode(genuine.body);
+    // TextDecoder drops a leading byte-order mark by default: the text is the signed text.
+    const withMark = new Uint8Array([0xef, 0xbb, 0xbf, ...signedBytes]);
+    await expect(
+      (await client()).webhooks.verify(withMark, genuine.headers, { jwks: genuine.jwks }),
+    ).rejects.toBeInstanceOf(WebhookVerificationError);
+  });
+
   it('refuses a signature by another key', async () => {
     const genuine = await createTestWebhook();
     const other = await createTestWebhook();

@@ -56,7 +56,6 @@ export async function verifyWebhookSignature(
       'webhooks.verify needs the raw request body (a string or bytes) exactly as received: a parsed object cannot be verified, since re-serializing changes the signed bytes.',
     );
   }
-  const body = typeof rawBody === 'string' ? rawBody : new TextDecoder().decode(rawBody);
   const id = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
@@ -70,7 +69,13 @@ export async function verifyWebhookSignature(
   if (skew > (check.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS))
     throw refuse('The webhook timestamp is outside the tolerance: too old, or from the future.');
   const key = await check.keyFor(issuer, kid);
-  const signed = new TextEncoder().encode(`${id}.${timestamp}.${body}`);
+  // Bytes are verified as they arrived, not as decoded: decoding drops a byte-order mark and
+  // mends malformed UTF-8, so other bytes than the vault signed would pass.
+  const prefix = new TextEncoder().encode(`${id}.${timestamp}.`);
+  const bodyBytes = typeof rawBody === 'string' ? new TextEncoder().encode(rawBody) : rawBody;
+  const signed = new Uint8Array(prefix.length + bodyBytes.length);
+  signed.set(prefix);
+  signed.set(bodyBytes, prefix.length);
   let valid = false;
   for (const entry of signatures.split(' ')) {
     const [version, encoded] = entry.split(',');
@@ -90,6 +95,10 @@ export async function verifyWebhookSignature(
     throw refuse('This webhook delivery was seen before: a replay.');
   let event: WebhookEvent;
   try {
+    const body =
+      typeof rawBody === 'string'
+        ? rawBody
+        : new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(rawBody);
     event = webhookEventSchema.parse(JSON.parse(body));
   } catch {
     throw refuse('The webhook body is not a Webkey event.');
