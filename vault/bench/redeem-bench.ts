@@ -9,21 +9,50 @@
  *
  * `--reference` also measures, in the same run and the same way, the yardstick issue #3 sets
  * redemption against: an OpenID Connect provider's userinfo endpoint (userinfo-reference.ts),
- * and adds its figures to the line as `reference_*`.
+ * and adds its figures to the line as `reference_*`. `--floor` measures, likewise, the three
+ * stages of the least any redemption must do, written plainly in the same stack
+ * (floor-server.ts), as `floor_body_*`, `floor_assertion_*` and `floor_writes_*`.
  *
- *   pnpm bench [--requests N] [--connections N] [--workers N] [--reference]
+ *   pnpm bench [--requests N] [--connections N] [--workers N] [--reference] [--floor]
  *   (defaults 20000, 50, 1)
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type autocannon from 'autocannon';
-import { cpuUsPerRequest, startChild } from './processes.ts';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type ChildServer, cpuUsPerRequest, startChild } from './processes.ts';
 import { measureRedemptions, runAutocannon, runFigures } from './redeem-run.ts';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
   return index === -1 ? fallback : (process.argv[index + 1] ?? fallback);
+}
+
+/** Figures of one endpoint measured in its own process: throughput, latency, CPU. */
+interface EndpointFigures {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  cpuUs: number | undefined;
+}
+
+/**
+ * Drives one request shape at a child server: as many requests to warm it as the vault's
+ * sign-ups and key issuance give the vault, then `requests` measured.
+ */
+async function measureEndpoint(
+  server: ChildServer,
+  options: autocannon.Options,
+  requests: number,
+): Promise<EndpointFigures> {
+  await runAutocannon({ ...options, amount: 5_000 });
+  const cpuBefore = server.cpuMs();
+  const run = await runAutocannon({ ...options, amount: requests });
+  const cpuAfter = server.cpuMs();
+  return { cpuUs: cpuUsPerRequest(cpuBefore, cpuAfter, run.requests.total), ...runFigures(run) };
 }
 
 /**
@@ -38,28 +67,86 @@ async function measureUserinfo(dataDir: string, requests: number, connections: n
   try {
     const tokens = JSON.parse(readFileSync(tokensFile, 'utf8')) as string[];
     let next = 0;
-    const options = {
-      url: `${provider.url}/me`,
-      connections,
-      requests: [
-        {
-          method: 'GET' as const,
-          setupRequest: (request: autocannon.Request) => ({
-            ...request,
-            headers: { authorization: `Bearer ${tokens[next++ % tokens.length]}` },
-          }),
-        },
-      ],
-    };
-    // As many requests to warm it as the vault's sign-ups and key issuance give the vault.
-    await runAutocannon({ ...options, amount: 5_000 });
-    const cpuBefore = provider.cpuMs();
-    const run = await runAutocannon({ ...options, amount: requests });
-    const cpuAfter = provider.cpuMs();
-    return { cpuUs: cpuUsPerRequest(cpuBefore, cpuAfter, run.requests.total), ...runFigures(run) };
+    return await measureEndpoint(
+      provider,
+      {
+        url: `${provider.url}/me`,
+        connections,
+        requests: [
+          {
+            method: 'GET',
+            setupRequest: (request) => ({
+              ...request,
+              headers: { authorization: `Bearer ${tokens[next++ % tokens.length]}` },
+            }),
+          },
+        ],
+      },
+      requests,
+    );
   } finally {
     await provider.stop();
   }
+}
+
+const FLOOR_STAGES = ['body', 'assertion', 'writes'] as const;
+const FLOOR_KEYS = 1_000;
+
+/**
+ * The floor (floor-server.ts): each stage of the least a redemption must do, in its own process,
+ * driven like the redemptions, each request with a fresh client assertion.
+ */
+async function measureFloor(requests: number, connections: number) {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const now = Math.floor(Date.now() / 1000);
+  const bodies: string[] = [];
+  for (let i = 0; i < requests + 5_000 + connections * 2; i++) {
+    const assertion = await new SignJWT({ jti: randomUUID(), iat: now, exp: now + 300 })
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .sign(privateKey);
+    bodies.push(JSON.stringify({ key: `k${i % FLOOR_KEYS}`, client_assertion: assertion }));
+  }
+  const figures: Partial<Record<(typeof FLOOR_STAGES)[number], EndpointFigures>> = {};
+  for (const stage of FLOOR_STAGES) {
+    const server = await startChild(['--import', 'tsx', 'vault/bench/floor-server.ts'], {
+      WEBKEY_BENCH_FLOOR_STAGE: stage,
+      WEBKEY_BENCH_FLOOR_JWK: JSON.stringify(await exportJWK(publicKey)),
+      WEBKEY_BENCH_FLOOR_KEYS: String(FLOOR_KEYS),
+    });
+    try {
+      let next = 0;
+      figures[stage] = await measureEndpoint(
+        server,
+        {
+          url: `${server.url}/redeem`,
+          connections,
+          requests: [
+            {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              setupRequest: (request) => ({ ...request, body: bodies[next++] }),
+            },
+          ],
+        },
+        requests,
+      );
+    } finally {
+      await server.stop();
+    }
+  }
+  return figures as Record<(typeof FLOOR_STAGES)[number], EndpointFigures>;
+}
+
+/** An endpoint's figures as `<prefix>_*` fields of the JSON line. */
+function endpointFields(prefix: string, figures: EndpointFigures, bareRps: number) {
+  return {
+    [`${prefix}_rps`]: Math.round(figures.rps),
+    [`${prefix}_ratio`]: Number((figures.rps / bareRps).toFixed(3)),
+    [`${prefix}_p50_ms`]: figures.p50Ms,
+    [`${prefix}_p99_ms`]: figures.p99Ms,
+    [`${prefix}_errors`]: figures.errors,
+    [`${prefix}_cpu_us`]: figures.cpuUs,
+  };
 }
 
 async function main(): Promise<void> {
@@ -67,6 +154,7 @@ async function main(): Promise<void> {
   const connections = Number(option('--connections', '50'));
   const workers = option('--workers', '1');
   const withReference = process.argv.includes('--reference');
+  const withFloor = process.argv.includes('--floor');
   const dataDir = mkdtempSync(join(tmpdir(), 'webkey-bench-'));
   const baseline = await startChild(['--import', 'tsx', 'vault/bench/baseline-server.ts'], {});
   try {
@@ -80,6 +168,7 @@ async function main(): Promise<void> {
     const reference = withReference
       ? await measureUserinfo(dataDir, total, connections)
       : undefined;
+    const floor = withFloor ? await measureFloor(total, connections) : undefined;
     const bareOptions = { url: `${baseline.url}/json`, connections, method: 'POST' } as const;
     // The first tens of thousands of requests run while V8 still optimises the server's code.
     await runAutocannon({ ...bareOptions, amount: 50_000 });
@@ -97,15 +186,12 @@ async function main(): Promise<void> {
       cpu_us: redeem.cpuUs,
       requests: redeem.requests,
       workers: Number(workers),
-      ...(reference
-        ? {
-            reference_rps: Math.round(reference.rps),
-            reference_ratio: Number((reference.rps / bareRps).toFixed(3)),
-            reference_p50_ms: reference.p50Ms,
-            reference_p99_ms: reference.p99Ms,
-            reference_errors: reference.errors,
-            reference_cpu_us: reference.cpuUs,
-          }
+      ...(reference ? endpointFields('reference', reference, bareRps) : {}),
+      ...(floor
+        ? Object.assign(
+            {},
+            ...FLOOR_STAGES.map((stage) => endpointFields(`floor_${stage}`, floor[stage], bareRps)),
+          )
         : {}),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
