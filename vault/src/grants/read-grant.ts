@@ -61,7 +61,7 @@ export async function readGrant(
       const items: string[] = JSON.parse(grant.scope);
       // Age claims as of the day the grant opened: evaluated anew, a false answer turning true
       // between two reads would tell the vendor the customer's birthday.
-      const granted = await readGrantedData(scope, items, new Date(grant.created_at));
+      const granted = await readGrantedData(scope, vendor.id, items, new Date(grant.created_at));
       await markGrantRead(scope.trx, grant.id, now);
       const audit = await appendAudit(ctx, scope, {
         event: 'grant_read',

@@ -20,12 +20,31 @@ export function pairwiseSubject(dataKey: Uint8Array, vendorId: string): string {
 }
 
 /**
+ * A record version's id as one vendor sees it: HMAC of the vendor id and the version's own id
+ * under a key derived from the customer's data key. It changes with every write, as the version
+ * id does, but the vault-wide id would be one value that every vendor reading the record sees:
+ * an identifier to join their customer lists on, pairwise subjects notwithstanding.
+ */
+function pairwiseVersionIds(dataKey: Uint8Array, vendorId: string): (versionId: string) => string {
+  const key = hkdfSha256(dataKey, new Uint8Array(0), 'webkey pairwise version id v1', 32);
+  return (versionId) =>
+    `ver_${toBase64Url(
+      createHmac('sha256', key)
+        .update(JSON.stringify([vendorId, versionId]), 'utf8')
+        .digest()
+        .subarray(0, 16),
+    )}`;
+}
+
+/**
  * Reads and decrypts exactly what a scope grants: the current content of each scoped path that
  * exists, and each derived claim that can be computed. Nothing outside the scope is returned; the
  * profile is read for an age claim but never handed out unless `profile` itself is in scope.
+ * Version ids are the vendor's own (see pairwiseVersionIds).
  */
 export async function readGrantedData(
   scope: CustomerScope,
+  vendorId: string,
   items: string[],
   on: Date,
 ): Promise<Pick<RedemptionResponse, 'fields' | 'claims' | 'missing'>> {
@@ -34,12 +53,13 @@ export async function readGrantedData(
   const needsProfile = parsed.some((item) => item.kind === 'age_over');
   const wanted = needsProfile ? [...new Set([...paths, 'profile'])] : paths;
   const rows = await currentVersionsAt(scope.trx, scope.customerId, wanted);
+  const versionIdFor = pairwiseVersionIds(scope.dataKey, vendorId);
   const byPath = new Map(
     rows.map((row) => [
       row.path,
       {
         category: row.category,
-        versionId: row.id,
+        versionId: versionIdFor(row.id),
         value:
           row.content &&
           openContent(

@@ -237,7 +237,7 @@ export async function redeemWebkey(
           refused ? (refusalReason(refused, vendor.id, now) ?? 'used_up') : 'revoked',
         );
       }
-      const granted = await readGrantedData(scope, scopeItems, ctx.clock());
+      const granted = await readGrantedData(scope, vendor.id, scopeItems, ctx.clock());
       const grant = current.grant_days
         ? await openGrant(
             scope.trx,

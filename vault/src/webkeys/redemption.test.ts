@@ -221,7 +221,11 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
         usesLeft: 0,
         auditEntryId: expect.stringMatching(/^aud_/),
         fields: {
-          'address.home': { category: 'address', versionId: home.versionId, value: HOME },
+          'address.home': {
+            category: 'address',
+            versionId: expect.stringMatching(/^ver_[A-Za-z0-9_-]{22}$/),
+            value: HOME,
+          },
         },
         claims: { 'profile.age_over_21': true },
         missing: [],
@@ -344,6 +348,31 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       expect(bobAcme.subject).not.toBe(adaGlobex.subject);
       // Not derived from anything the vendor could see elsewhere.
       expect(adaFirst.subject).not.toBe(adaFirst.keyId);
+    });
+
+    it("gives each vendor its own version ids: new with every write, never the vault's id or another vendor's", async () => {
+      const c = await customer();
+      const first = await write(c, 'preferences', { language: 'en' });
+      const read = async (vendor: typeof acme) =>
+        (await redeemed(vendor, { key: (await issue(c, { scope: ['preferences'] })).key }))
+          .fields.preferences?.versionId;
+      const acmeFirst = await read(acme);
+      const globexFirst = await read(globex);
+      expect(acmeFirst).toMatch(/^ver_[A-Za-z0-9_-]{22}$/);
+      expect(await read(acme)).toBe(acmeFirst);
+      // The same version, read by two vendors: nothing to join their customer lists on.
+      expect(globexFirst).not.toBe(acmeFirst);
+      expect([acmeFirst, globexFirst]).not.toContain(first.versionId);
+      const changed = await c.request(
+        'PUT',
+        '/api/v1/records/preferences',
+        { language: 'fr' },
+        { 'if-match': `"${first.versionId}"` },
+      );
+      expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+      const acmeSecond = await read(acme);
+      expect(acmeSecond).not.toBe(acmeFirst);
+      expect(await read(globex)).not.toBe(globexFirst);
     });
 
     it('needs no Origin header, and ignores a foreign one (vendors are not browsers)', async () => {
