@@ -232,6 +232,7 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
         key: key.key,
       });
       expect(Object.keys(body.fields)).toEqual(['address.home']);
+      expect(body.fields['address.home']?.versionId).not.toBe(home.versionId);
 
       const text = JSON.stringify(answer.body);
       for (const secret of [
@@ -354,8 +355,8 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       const c = await customer();
       const first = await write(c, 'preferences', { language: 'en' });
       const read = async (vendor: typeof acme) =>
-        (await redeemed(vendor, { key: (await issue(c, { scope: ['preferences'] })).key }))
-          .fields.preferences?.versionId;
+        (await redeemed(vendor, { key: (await issue(c, { scope: ['preferences'] })).key })).fields
+          .preferences?.versionId;
       const acmeFirst = await read(acme);
       const globexFirst = await read(globex);
       expect(acmeFirst).toMatch(/^ver_[A-Za-z0-9_-]{22}$/);
