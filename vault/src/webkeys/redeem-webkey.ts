@@ -86,9 +86,10 @@ function idempotencyContext(vendorId: string, idempotencyKey: string): string {
  * bytes: the SHA-256 of the compact JWS, kept at issuance, must match, and the key that signed it
  * must still verify (a signing key past its rotation grace ends its keys early). Matching bytes
  * prove everything a signature check would (this vault signed exactly this header and these
- * claims) without a signature verification per redemption, and refuse more: a re-encoded or
- * re-signed copy of a genuine key is not the key. Keys issued before the vault kept the hash are
- * verified by signature. An expired key is still recognised, so its customer sees the attempt.
+ * claims) without a signature verification per redemption. Other bytes are verified by
+ * signature: the copy a short-code redemption answers with (signed anew, so other bytes), and
+ * keys issued before the vault kept the hash. An expired key is still recognised, so its
+ * customer sees the attempt.
  */
 async function findStoredKey(
   ctx: VaultContext,
@@ -102,10 +103,8 @@ async function findStoredKey(
   const jti = unverifiedJti(presented.key);
   const row = jti === undefined ? undefined : await findWebkey(ctx.db, jti);
   if (!row) return undefined;
-  if (row.token_hash !== null) {
-    return sameHash(row.token_hash, sha256Hex(presented.key)) && (await signer.verifies(row.kid))
-      ? row
-      : undefined;
+  if (row.token_hash !== null && sameHash(row.token_hash, sha256Hex(presented.key))) {
+    return (await signer.verifies(row.kid)) ? row : undefined;
   }
   return (await verifiedJti(signer, presented.key)) === row.id ? row : undefined;
 }

@@ -335,6 +335,18 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       expectProblem(await redeem(acme, { key: key.key }), 403, 'webkey_refused');
     });
 
+    it('redeems the key a short-code redemption answered with, like the key itself', async () => {
+      const c = await customer();
+      await write(c, 'address.home', HOME);
+      const key = await issue(c, { uses: 3 });
+      const byCode = await redeemed(acme, { code: key.shortCode });
+      expect(byCode.key).not.toBe(key.key);
+      const byReturnedKey = await redeemed(acme, { key: byCode.key });
+      expect(byReturnedKey).toMatchObject({ keyId: key.id, usesLeft: 1 });
+      expect((await redeemed(acme, { key: key.key })).usesLeft).toBe(0);
+      expectProblem(await redeem(acme, { key: byCode.key }), 403, 'webkey_refused');
+    });
+
     it('gives each vendor a stable pairwise subject per customer, unlinkable across vendors and customers', async () => {
       const ada = await customer();
       const bob = await customer();
@@ -589,16 +601,16 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       expect(body.usesLeft).toBe(0);
     });
 
-    it('refuses a genuine key re-encoded with its other valid signature (s replaced by n - s)', async () => {
+    it('takes a re-encoding of a genuine key (its other valid signature, s replaced by n - s) as the same key: one budget of uses', async () => {
       const c = await customer();
       await write(c, 'address.home', HOME);
-      const key = await issue(c);
+      const key = await issue(c, { uses: 2 });
       const [header, payload, signature] = segments(key.key);
       const raw = Buffer.from(signature, 'base64url');
       const s = BigInt(`0x${raw.subarray(32).toString('hex')}`);
       const flipped = (P256_ORDER - s).toString(16).padStart(64, '0');
       const twin = `${header}.${payload}.${Buffer.concat([raw.subarray(0, 32), Buffer.from(flipped, 'hex')]).toString('base64url')}`;
-      // The twin is a valid signature of the same claims: only the exact bytes tell it apart.
+      // The twin is a valid signature of the same claims, in other bytes.
       const jwks = jwksSchema.parse(
         await (await fetch(`${vault.url}/.well-known/jwks.json`)).json(),
       );
@@ -606,7 +618,24 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
         jwtVerify(twin, createLocalJWKSet(jwks), { currentDate: clock() }),
       ).resolves.toBeDefined();
 
+      expect((await redeemed(acme, { key: twin })).usesLeft).toBe(1);
+      expect((await redeemed(acme, { key: key.key })).usesLeft).toBe(0);
       expectProblem(await redeem(acme, { key: twin }), 403, 'webkey_refused');
+      expectProblem(await redeem(acme, { key: key.key }), 403, 'webkey_refused');
+    });
+
+    it('refuses a key whose bytes differ from the issued ones and whose signature does not verify', async () => {
+      const c = await customer();
+      await write(c, 'address.home', HOME);
+      const key = await issue(c);
+      const [header, payload, signature] = segments(key.key);
+      const raw = Buffer.from(signature, 'base64url');
+      raw[40] = (raw[40] ?? 0) ^ 1;
+      expectProblem(
+        await redeem(acme, { key: `${header}.${payload}.${raw.toString('base64url')}` }),
+        403,
+        'webkey_refused',
+      );
       await expectUnused(c, key);
     });
 
