@@ -1,6 +1,7 @@
 import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { type AuditFacts, appendAudit } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
+import { VaultError } from '../http/vault-error.ts';
 import { admitAttempt } from '../limits/failure-limits.ts';
 import { type AuthenticatedVendor, recordAssertion } from './authenticate-vendor.ts';
 
@@ -21,7 +22,9 @@ export const REFUSAL_AUDIT_LIMITS = {
  * Records, for the customer, that a vendor's request was refused, with the reason; in a
  * transaction of its own (the refused work rolled back), which also spends the vendor's
  * assertion so it cannot be replayed. Beyond the customer's refusal budget (REFUSAL_AUDIT_LIMITS)
- * nothing is recorded and the vendor gets 429 with Retry-After instead of the refusal.
+ * nothing is recorded, and the caller refuses the vendor as it would have: an answer of its own
+ * (a 429, say) only for refusals of this customer's keys and grants would tell the vendor which
+ * of them are whose, and that its probes no longer reach the customer's log.
  *
  * @example
  * await auditRefusal(ctx, customerId, vendor, { event: 'key_refused', reason: 'expired', keyId, paths, purpose, meta });
@@ -32,16 +35,22 @@ export async function auditRefusal(
   vendor: AuthenticatedVendor,
   facts: Omit<AuditFacts, 'vendor' | 'outcome'>,
 ): Promise<void> {
-  // Counted for good: every refusal stays one.
-  await admitAttempt(
-    ctx.db,
-    [
-      [`refusal-audits:customer:${customerId}:vendor:${vendor.id}`, REFUSAL_AUDIT_LIMITS.vendor],
-      [`refusal-audits:customer:${customerId}`, REFUSAL_AUDIT_LIMITS.customer],
-    ],
-    ctx.clock().getTime(),
-    'Too many refused requests; wait before trying again.',
-  );
+  try {
+    // Counted for good: every refusal stays one.
+    await admitAttempt(
+      ctx.db,
+      [
+        [`refusal-audits:customer:${customerId}:vendor:${vendor.id}`, REFUSAL_AUDIT_LIMITS.vendor],
+        [`refusal-audits:customer:${customerId}`, REFUSAL_AUDIT_LIMITS.customer],
+      ],
+      ctx.clock().getTime(),
+      'Too many refused requests.',
+    );
+  } catch (error) {
+    // Over budget. The caller's spendingAssertion spends the assertion.
+    if (error instanceof VaultError && error.code === 'rate_limited') return;
+    throw error;
+  }
   await inCustomerTransaction(ctx, customerId, async (scope) => {
     await recordAssertion(scope.trx, vendor);
     await appendAudit(ctx, scope, {
