@@ -60,6 +60,17 @@ export function renderError(error: unknown, c: Context<AppEnv>, logger: Logger):
   const requestId = c.get('requestId');
   const instance = new URL(c.req.url).pathname;
   if (error instanceof VaultError && error.status < 500) {
+    // Why it was refused, for the operator: the client only hears that it was. Fixed reasons
+    // and library messages (jose, SimpleWebAuthn): never values, keys or codes.
+    if (error.privateDetail !== undefined) {
+      logger.info('request_refused', {
+        requestId,
+        path: instance,
+        code: error.code,
+        reason: error.privateDetail,
+        ...(error.cause instanceof Error ? { cause: error.cause.message } : {}),
+      });
+    }
     return problemResponse(
       problemBody(error.code, { detail: error.detail, errors: error.errors, requestId, instance }),
       error.headers,

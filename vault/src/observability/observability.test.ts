@@ -98,6 +98,14 @@ describe('metrics, probes and logs', () => {
       method: 'POST',
       requestId: expect.stringMatching(/^req_/),
     });
+    // The refusal's real reason, which the vendor is not told, is in the log under its request id.
+    expect(entries.filter((e) => e.event === 'request_refused')).toEqual([
+      expect.objectContaining({
+        requestId: redeemed[1]?.requestId,
+        code: 'webkey_refused',
+        reason: 'web key refused: used_up',
+      }),
+    ]);
     const all = lines.join('');
     for (const secret of [
       SECRET_STREET,
