@@ -18,11 +18,7 @@ import { findGrant } from '../grants/grants.repository.ts';
 import { toProblemIssues } from '../http/problem-issues.ts';
 import { VaultError } from '../http/vault-error.ts';
 import { auditRefusal } from '../vendors/audit-refusal.ts';
-import {
-  type AuthenticatedVendor,
-  keySetOf,
-  recordAssertion,
-} from '../vendors/authenticate-vendor.ts';
+import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
 import type { DepositsTable } from './deposits.table.ts';
 
 /** The contexts deposit contents and signatures are sealed under. */
@@ -46,10 +42,9 @@ async function verifyDeposit(
   vendor: AuthenticatedVendor,
   signed: string,
 ): Promise<DepositClaims> {
-  const metadata = await ctx.vendors.get(vendor.id);
   let payload: unknown;
   try {
-    ({ payload } = await verifyJwt(signed, keySetOf(metadata), {
+    ({ payload } = await verifyJwt(signed, vendor.keys, {
       typ: DEPOSIT_JWT_TYPE,
       algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
       issuer: vendor.id,
@@ -229,16 +224,22 @@ export async function depositRecord(
     }
     if (!(error instanceof DepositRefused)) throw error;
     // Another vendor's words stay out of the customer's log: the grant's id was all it had,
-    // and its title or ref could say anything ("your account is locked, call ...").
+    // and its title, ref or name could say anything ("your account is locked, call ...").
     const ownGrant = error.reason !== 'not_for_this_vendor';
-    await auditRefusal(ctx, grant.customer_id, vendor, {
-      event: 'deposit_refused',
-      keyId: grant.webkey_id,
-      paths: ownGrant ? [`${claims.kind}:${claims.ref}`] : [],
-      purpose: ownGrant ? claims.content.title : null,
-      meta,
-      reason: error.reason,
-    });
+    await auditRefusal(
+      ctx,
+      grant.customer_id,
+      vendor,
+      {
+        event: 'deposit_refused',
+        keyId: grant.webkey_id,
+        paths: ownGrant ? [`${claims.kind}:${claims.ref}`] : [],
+        purpose: ownGrant ? claims.content.title : null,
+        meta,
+        reason: error.reason,
+      },
+      { withVendorName: ownGrant },
+    );
     throw new VaultError('grant_refused', { privateDetail: `deposit refused: ${error.reason}` });
   }
 }

@@ -6,11 +6,12 @@ import {
 } from '@webkey/protocol';
 import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openEntry } from '../audit/audit-log.ts';
 import { customerDataKey } from '../records/record-crypto.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault } from '../testing/test-vault.ts';
+import { VendorMetadataError } from '../vendors/vendor-registry.ts';
 import { MAX_PENDING_DEPOSITS_PER_VENDOR } from './deposit-record.ts';
 
 describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
@@ -98,6 +99,22 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
       rows.flatMap((row) => [Buffer.from(row.content), Buffer.from(row.signed)]),
     ).toString('latin1');
     expect(raw).not.toContain(SECRET_TITLE);
+  });
+
+  it('checks the signature against the document the assertion verified with: no second fetch to fail', async () => {
+    const real = vault.ctx.vendors.get.bind(vault.ctx.vendors);
+    // The vendor's document cannot be had again once the assertion has been checked with it.
+    const get = vi
+      .spyOn(vault.ctx.vendors, 'get')
+      .mockImplementation((...args) =>
+        get.mock.calls.length > 1 ? Promise.reject(new VendorMetadataError('gone')) : real(...args),
+      );
+    try {
+      const answer = await deposit(await sign(vendor.privateKey));
+      expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    } finally {
+      get.mockRestore();
+    }
   });
 
   it.each([
@@ -234,7 +251,7 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
   });
 
   it("keeps another vendor's words out of the customer's log when it names their grant", async () => {
-    const other = await TestVendor.start('Phishing Shop');
+    const other = await TestVendor.start('Vault support: call +1 555 0100');
     try {
       const lure = 'Your vault is locked: call +1 555 0100';
       const signed = await new SignJWT({
@@ -260,6 +277,7 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
       const dataKey = await customerDataKey(vault.ctx, vault.ctx.db, rows[0]!.customer_id);
       const entry = openEntry(rows[0]!.customer_id, dataKey, rows[0]!);
       expect(entry).toMatchObject({ reason: 'not_for_this_vendor', paths: [], purpose: null });
+      expect(entry.vendor).toEqual({ id: other.id, name: new URL(other.id).host });
       expect(JSON.stringify(entry)).not.toContain('555');
     } finally {
       await other.stop();

@@ -26,6 +26,9 @@ export const REFUSAL_AUDIT_LIMITS = {
  * (a 429, say) only for refusals of this customer's keys and grants would tell the vendor which
  * of them are whose, and that its probes no longer reach the customer's log.
  *
+ * `withVendorName: false` names the vendor by its id's host instead of the name it publishes:
+ * for a vendor with no business with this customer, whose words could say anything to them.
+ *
  * @example
  * await auditRefusal(ctx, customerId, vendor, { event: 'key_refused', reason: 'expired', keyId, paths, purpose, meta });
  */
@@ -34,6 +37,7 @@ export async function auditRefusal(
   customerId: string,
   vendor: AuthenticatedVendor,
   facts: Omit<AuditFacts, 'vendor' | 'outcome'>,
+  { withVendorName = true }: { withVendorName?: boolean } = {},
 ): Promise<void> {
   try {
     // Counted for good: every refusal stays one.
@@ -55,7 +59,7 @@ export async function auditRefusal(
     await recordAssertion(scope.trx, vendor);
     await appendAudit(ctx, scope, {
       ...facts,
-      vendor: { id: vendor.id, name: vendor.name },
+      vendor: { id: vendor.id, name: withVendorName ? vendor.name : new URL(vendor.id).host },
       outcome: 'refused',
     });
   });

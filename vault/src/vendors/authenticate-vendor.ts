@@ -9,6 +9,7 @@ import {
   decodeJwt,
   type JSONWebKeySet,
   type JWTPayload,
+  type JWTVerifyGetKey,
   errors as joseErrors,
 } from 'jose';
 import type { VaultContext } from '../context.ts';
@@ -26,6 +27,11 @@ export interface AuthenticatedVendor {
   webhookUri?: string;
   /** The assertion's id, to be recorded by {@link recordAssertion} in the request's transaction. */
   assertion: { jti: string; expiresAt: number };
+  /**
+   * The vendor's keys, from the document the assertion verified against: what else the request
+   * carries signed (a deposit) is checked against the same keys, with no second fetch to fail.
+   */
+  keys: JWTVerifyGetKey;
 }
 
 /**
@@ -34,7 +40,7 @@ export interface AuthenticatedVendor {
  */
 const keySets = new WeakMap<VendorMetadata, ReturnType<typeof createLocalJWKSet>>();
 
-export function keySetOf(vendor: VendorMetadata): ReturnType<typeof createLocalJWKSet> {
+function keySetOf(vendor: VendorMetadata): ReturnType<typeof createLocalJWKSet> {
   let keySet = keySets.get(vendor);
   if (!keySet) {
     keySet = createLocalJWKSet(vendor.jwks as JSONWebKeySet);
@@ -124,6 +130,7 @@ export async function authenticateVendor(
     // Kept for as long as the assertion verifies: `exp` may be fractional (RFC 7519 NumericDate),
     // and verification compares it with whole seconds, accepting it until ceil(exp) + skew.
     assertion: { jti, expiresAt: (Math.ceil(exp) + CLOCK_SKEW_SECONDS) * 1000 },
+    keys: keySetOf(metadata),
   };
 }
 
