@@ -122,6 +122,7 @@ export async function authenticateVendor(
   // The same claims, now signed (verifyJwt has also checked exp, nbf, iss, sub and aud).
   const signed = claimsProblem(result.payload, ctx);
   if (signed) throw refused(signed);
+  registry.confirm(vendorId, metadata);
   const { exp, jti } = result.payload as { exp: number; jti: string };
   return {
     id: vendorId,

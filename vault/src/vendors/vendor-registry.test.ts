@@ -97,4 +97,52 @@ describe('VendorRegistry', () => {
     await expect(refreshed).resolves.toMatchObject({ vendor_id: known });
     await Promise.all(strangers);
   });
+
+  it("keeps the documents of vendors that authenticated whatever strangers' documents fill the cache", async () => {
+    const network = fakeNetwork();
+    const registry = new VendorRegistry(network.fetchJson, testClock(), false);
+    const known = 'https://shop.example/vendor.json';
+    registry.confirm(known, await registry.get(known));
+    const unconfirmed = 'https://unconfirmed.example/vendor.json';
+    await registry.get(unconfirmed);
+    // 10,000 strangers' ids: one wildcard DNS name is enough.
+    for (let batch = 0; batch < 400; batch++) {
+      await Promise.all(
+        Array.from({ length: 25 }, (_, i) =>
+          registry.get(`https://h${i}.attacker.example/v.json?n=${batch}`),
+        ),
+      );
+    }
+    // Strangers hold every fetch place with slow documents.
+    network.hold();
+    const held = Array.from({ length: 32 }, (_, i) =>
+      registry.get(`https://slow${i}.attacker.example/v.json`),
+    );
+    const fetchedBefore = network.fetched.length;
+    await expect(registry.get(known)).resolves.toMatchObject({ vendor_id: known });
+    expect(network.fetched).toHaveLength(fetchedBefore);
+    // A document nobody signed with was pushed out like the strangers' own.
+    await expect(registry.get(unconfirmed)).rejects.toThrow(/too many/);
+    network.releaseAll();
+    await Promise.all(held);
+  });
+
+  it('confirms only the document the assertion verified with', async () => {
+    const network = fakeNetwork();
+    const clock = testClock();
+    const registry = new VendorRegistry(network.fetchJson, clock, false);
+    const id = 'https://shop.example/vendor.json';
+    const first = await registry.get(id);
+    clock.advance(10 * 60 * 1000);
+    await registry.get(id); // a newer document replaced it meanwhile
+    registry.confirm(id, first);
+    for (let i = 0; i < 10_000; i++) await registry.get(`https://h${i % 25}.attacker.example/${i}`);
+    network.hold();
+    const held = Array.from({ length: 32 }, (_, i) =>
+      registry.get(`https://slow${i}.attacker.example/v.json`),
+    );
+    await expect(registry.get(id)).rejects.toThrow(/too many/);
+    network.releaseAll();
+    await Promise.all(held);
+  });
 });

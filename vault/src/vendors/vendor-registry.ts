@@ -67,9 +67,18 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
  * made to send a flood of requests elsewhere. Vendors it has a document for (fresh or not) are
  * not held to those caps: their refetches come at most every 30 s each, and strangers filling
  * the caps must not lock them out.
+ *
+ * A document is needed before any signature can be checked, so a stranger's is cached too, but
+ * apart: documents of vendors that authenticated ({@link confirm}) are kept in a cache of their
+ * own, least recently used first out, which documents nobody has signed with cannot evict.
+ * Otherwise 10,000 strangers' ids (one wildcard DNS name) would push a real vendor out, and
+ * strangers holding the fetch caps would then lock it out.
  */
 export class VendorRegistry {
+  /** Documents of vendors that authenticated with them, in order of last use. */
   readonly #cache = new Map<string, CacheEntry>();
+  /** Documents fetched for assertions not (yet) verified with them. */
+  readonly #unconfirmed = new Map<string, CacheEntry>();
   readonly #failures = new Map<string, { error: VendorMetadataError; until: number }>();
   readonly #inFlight = new Map<string, Promise<VendorMetadata>>();
   /** Fetches in flight of vendors without a cached document, in all and by host. */
@@ -90,7 +99,9 @@ export class VendorRegistry {
     if (!isVendorIdSyntax(vendorId, this.devMode))
       throw new VendorMetadataError('not a vendor id URL');
     const now = this.clock().getTime();
-    const cached = this.#cache.get(vendorId);
+    const confirmed = this.#cache.get(vendorId);
+    if (confirmed) remember(this.#cache, vendorId, confirmed);
+    const cached = confirmed ?? this.#unconfirmed.get(vendorId);
     const stale = !cached || cached.expiresAt <= now;
     const refreshAllowed = options.refresh && cached && now - cached.fetchedAt >= MIN_REFRESH_MS;
     if (cached && !stale && !refreshAllowed) return cached.metadata;
@@ -148,11 +159,29 @@ export class VendorRegistry {
     }
     const now = this.clock().getTime();
     this.#failures.delete(vendorId);
-    remember(this.#cache, vendorId, {
+    const entry = {
       metadata: parsed.data,
       fetchedAt: now,
       expiresAt: now + ttlFrom(answer.cacheControl),
-    });
+    };
+    if (this.#cache.has(vendorId)) remember(this.#cache, vendorId, entry);
+    else remember(this.#unconfirmed, vendorId, entry);
     return parsed.data;
+  }
+
+  /**
+   * Marks a vendor's document as one an assertion verified with: it moves to the cache that
+   * strangers' documents cannot evict from.
+   *
+   * @example
+   * const metadata = await registry.get(vendorId);
+   * // ... the assertion verified with a key of metadata.jwks:
+   * registry.confirm(vendorId, metadata);
+   */
+  confirm(vendorId: string, metadata: VendorMetadata): void {
+    const entry = this.#unconfirmed.get(vendorId);
+    if (entry?.metadata !== metadata) return;
+    this.#unconfirmed.delete(vendorId);
+    remember(this.#cache, vendorId, entry);
   }
 }

@@ -29,7 +29,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { systemRandom } from '../deps.ts';
 import { sweepExpired } from '../housekeeping.ts';
 import { rotateSigningKey } from '../signing/signing-keys.ts';
@@ -731,6 +731,28 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
   });
 
   describe('vendor authentication', () => {
+    it('confirms the document of a vendor whose assertion verified, and only then', async () => {
+      const confirm = vi.spyOn(vault.ctx.vendors, 'confirm');
+      try {
+        const c = await customer();
+        const key = await issue(c, { uses: 2 });
+        const forged = await assertion(acme, { key: (await generateKeyPair('ES256')).privateKey });
+        expectProblem(
+          await redeem(acme, { key: key.key }, { assertion: forged }),
+          401,
+          'invalid_client',
+        );
+        expect(confirm).not.toHaveBeenCalled();
+        await redeemed(acme, { key: key.key });
+        expect(confirm).toHaveBeenCalledWith(
+          acme.id,
+          expect.objectContaining({ vendor_id: acme.id }),
+        );
+      } finally {
+        confirm.mockRestore();
+      }
+    });
+
     const attacks: [string, () => Promise<{ vendor: TestVendor; assertion: string }>][] = [
       [
         'a replayed assertion',
