@@ -30,10 +30,11 @@ export function depositSealContext(
   return `webkey:deposit-${part}:v1:${customerId}:${id}`;
 }
 
-class DepositRefused extends Error {
-  constructor(readonly reason: 'revoked' | 'expired' | 'not_for_this_vendor' | 'kind_not_granted') {
-    super(reason);
-  }
+/** A refusal, as the customer transaction returns it (committed: the assertion stays spent). */
+class DepositRefused {
+  constructor(
+    readonly reason: 'revoked' | 'expired' | 'not_for_this_vendor' | 'kind_not_granted',
+  ) {}
 }
 
 /** Verifies the vendor's signature on a deposit and its shape; 400 with pointers otherwise. */
@@ -132,8 +133,9 @@ function answerAgain(
  * customer accepts or discards it later. Audited in the same transaction; refusals (revoked,
  * expired, another vendor's grant, a kind not granted) get the one grant refusal. The signed
  * deposit's `jti` identifies it: the same signed deposit sent again (the SDK retries a lost
- * answer) gets the first answer and stores nothing, whatever became of the grant since. When it
- * fails the caller spends the vendor's assertion (spendingAssertion).
+ * answer) gets the first answer and stores nothing, whatever became of the grant since. A
+ * refusal's transaction commits with the vendor's assertion recorded, then the refusal is
+ * audited; when anything else fails the caller spends the assertion (spendingAssertion).
  *
  * @example
  * const receipt = await depositRecord(ctx, vendor, signedDeposit, meta);
@@ -148,20 +150,42 @@ export async function depositRecord(
   const signedHash = sha256Hex(signed);
   const grant = await findGrant(ctx.db, claims.grant);
   if (!grant) throw new VaultError('grant_refused', { privateDetail: 'deposit: unknown grant' });
+  let outcome: DepositResponse | DepositRefused;
   try {
-    return await inCustomerTransaction(ctx, grant.customer_id, async (scope) => {
+    outcome = await inCustomerTransaction(ctx, grant.customer_id, async (scope) => {
       await recordAssertion(scope.trx, vendor);
       const now = ctx.clock().getTime();
+      const refuse = async (reason: DepositRefused['reason']) => {
+        // Another vendor's words stay out of the customer's log: the grant's id was all it had,
+        // and its title, ref or name could say anything ("your account is locked, call ...").
+        const ownGrant = reason !== 'not_for_this_vendor';
+        await auditRefusal(
+          ctx,
+          scope,
+          vendor,
+          {
+            event: 'deposit_refused',
+            keyId: grant.webkey_id,
+            paths: ownGrant ? [`${claims.kind}:${claims.ref}`] : [],
+            purpose: ownGrant ? claims.content.title : null,
+            meta,
+            reason,
+            at: now,
+          },
+          { withVendorName: ownGrant },
+        );
+        return new DepositRefused(reason);
+      };
       const current = (await findGrant(scope.trx, grant.id)) ?? grant;
-      if (current.vendor_id !== vendor.id) throw new DepositRefused('not_for_this_vendor');
+      if (current.vendor_id !== vendor.id) return refuse('not_for_this_vendor');
       // A retry (one racing its first attempt waited for this customer's lock) gets the first
       // answer, even if the grant was revoked or expired since.
       const earlier = await findDepositByJti(scope.trx, vendor.id, claims.jti);
       if (earlier) return answerAgain(earlier, signedHash);
-      if (current.revoked_at !== null) throw new DepositRefused('revoked');
-      if (current.expires_at <= now) throw new DepositRefused('expired');
+      if (current.revoked_at !== null) return refuse('revoked');
+      if (current.expires_at <= now) return refuse('expired');
       if (!(JSON.parse(current.writes) as string[]).includes(claims.kind))
-        throw new DepositRefused('kind_not_granted');
+        return refuse('kind_not_granted');
       await assertInboxRoom(scope.trx, scope.customerId, vendor.id);
       const previous = await scope.trx
         .selectFrom('deposits')
@@ -222,24 +246,9 @@ export async function depositRecord(
         return answerAgain(earlier, signedHash);
       }
     }
-    if (!(error instanceof DepositRefused)) throw error;
-    // Another vendor's words stay out of the customer's log: the grant's id was all it had,
-    // and its title, ref or name could say anything ("your account is locked, call ...").
-    const ownGrant = error.reason !== 'not_for_this_vendor';
-    await auditRefusal(
-      ctx,
-      grant.customer_id,
-      vendor,
-      {
-        event: 'deposit_refused',
-        keyId: grant.webkey_id,
-        paths: ownGrant ? [`${claims.kind}:${claims.ref}`] : [],
-        purpose: ownGrant ? claims.content.title : null,
-        meta,
-        reason: error.reason,
-      },
-      { withVendorName: ownGrant },
-    );
-    throw new VaultError('grant_refused', { privateDetail: `deposit refused: ${error.reason}` });
+    throw error;
   }
+  if (outcome instanceof DepositRefused)
+    throw new VaultError('grant_refused', { privateDetail: `deposit refused: ${outcome.reason}` });
+  return outcome;
 }

@@ -12,10 +12,9 @@ import type { GrantsTable } from './grants.table.ts';
 /** Why a re-read was refused, as the customer's audit log records it. */
 type GrantRefusalReason = 'revoked' | 'expired' | 'not_for_this_vendor';
 
-class GrantRefused extends Error {
-  constructor(readonly reason: GrantRefusalReason) {
-    super(reason);
-  }
+/** A refusal, as the customer transaction returns it (committed: the assertion stays spent). */
+class GrantRefused {
+  constructor(readonly reason: GrantRefusalReason) {}
 }
 
 /** One answer for every grant that allows no read: unknown, revoked, expired, another vendor's. */
@@ -36,9 +35,10 @@ function refusalReason(
 
 /**
  * A vendor re-reads the data a standing grant covers: the current versions, so a corrected
- * address reaches the vendor. Audited like a redemption, in the same transaction; a refused read
- * is audited for the customer with its reason and answered with one indistinguishable refusal.
- * When it fails the caller spends the vendor's assertion (spendingAssertion).
+ * address reaches the vendor. Audited like a redemption, in the same transaction. A refused
+ * read's transaction commits too, the refusal audited for the customer with its reason and the
+ * vendor's assertion recorded; the vendor gets one indistinguishable refusal.
+ * When anything else fails the caller spends the assertion (spendingAssertion).
  *
  * @example
  * const answer = await readGrant(ctx, vendor, 'grt_...', meta);
@@ -51,49 +51,49 @@ export async function readGrant(
 ): Promise<GrantReadResponse> {
   const row = await findGrant(ctx.db, grantId);
   if (!row) throw refusal('unknown grant');
-  try {
-    return await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
-      await recordAssertion(scope.trx, vendor);
-      const now = ctx.clock().getTime();
-      const grant = (await findGrant(scope.trx, grantId)) ?? row;
-      const reason = refusalReason(grant, vendor.id, now);
-      if (reason) throw new GrantRefused(reason);
-      const items: string[] = JSON.parse(grant.scope);
-      // Age claims as of the day the grant opened: evaluated anew, a false answer turning true
-      // between two reads would tell the vendor the customer's birthday.
-      const granted = await readGrantedData(scope, vendor.id, items, new Date(grant.created_at));
-      await markGrantRead(scope.trx, grant.id, now);
-      const audit = await appendAudit(ctx, scope, {
-        event: 'grant_read',
-        vendor: { id: vendor.id, name: vendor.name },
+  const outcome = await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+    await recordAssertion(scope.trx, vendor);
+    const now = ctx.clock().getTime();
+    const grant = (await findGrant(scope.trx, grantId)) ?? row;
+    const reason = refusalReason(grant, vendor.id, now);
+    if (reason) {
+      await auditRefusal(ctx, scope, vendor, {
+        event: 'grant_refused',
         keyId: grant.webkey_id,
-        paths: [...Object.keys(granted.fields), ...Object.keys(granted.claims)],
+        paths: JSON.parse(grant.scope),
         purpose: grant.purpose,
         meta,
+        reason,
         at: now,
       });
-      return {
-        grantId: grant.id,
-        issuer: ctx.origin,
-        subject: pairwiseSubject(scope.dataKey, vendor.id),
-        readAt: new Date(now).toISOString(),
-        purpose: grant.purpose,
-        scope: items,
-        expiresAt: new Date(grant.expires_at).toISOString(),
-        auditEntryId: audit.id,
-        ...granted,
-      };
-    });
-  } catch (error) {
-    if (!(error instanceof GrantRefused)) throw error;
-    await auditRefusal(ctx, row.customer_id, vendor, {
-      event: 'grant_refused',
-      keyId: row.webkey_id,
-      paths: JSON.parse(row.scope),
-      purpose: row.purpose,
+      return new GrantRefused(reason);
+    }
+    const items: string[] = JSON.parse(grant.scope);
+    // Age claims as of the day the grant opened: evaluated anew, a false answer turning true
+    // between two reads would tell the vendor the customer's birthday.
+    const granted = await readGrantedData(scope, vendor.id, items, new Date(grant.created_at));
+    await markGrantRead(scope.trx, grant.id, now);
+    const audit = await appendAudit(ctx, scope, {
+      event: 'grant_read',
+      vendor: { id: vendor.id, name: vendor.name },
+      keyId: grant.webkey_id,
+      paths: [...Object.keys(granted.fields), ...Object.keys(granted.claims)],
+      purpose: grant.purpose,
       meta,
-      reason: error.reason,
+      at: now,
     });
-    throw refusal(error.reason);
-  }
+    return {
+      grantId: grant.id,
+      issuer: ctx.origin,
+      subject: pairwiseSubject(scope.dataKey, vendor.id),
+      readAt: new Date(now).toISOString(),
+      purpose: grant.purpose,
+      scope: items,
+      expiresAt: new Date(grant.expires_at).toISOString(),
+      auditEntryId: audit.id,
+      ...granted,
+    };
+  });
+  if (outcome instanceof GrantRefused) throw refusal(outcome.reason);
+  return outcome;
 }

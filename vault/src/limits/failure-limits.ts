@@ -79,24 +79,47 @@ export interface Attempt {
   release(): Promise<void>;
 }
 
-async function addToBuckets(db: Db, bucketNames: string[], start: number, delta: 1 | -1) {
-  return db.transaction().execute(async (trx) => {
-    const counts: number[] = [];
-    for (const bucket of bucketNames) {
-      const row = await trx
-        .insertInto('rate_limits')
-        .values({ bucket, window_start: start, count: delta })
-        .onConflict((conflict) =>
-          conflict
-            .columns(['bucket', 'window_start'])
-            .doUpdateSet((eb) => ({ count: eb('rate_limits.count', '+', delta) })),
-        )
-        .returning('count')
-        .executeTakeFirstOrThrow();
-      counts.push(Number(row.count));
-    }
-    return counts;
-  });
+async function bumpBuckets(db: Db, bucketNames: string[], start: number, delta: 1 | -1) {
+  const counts: number[] = [];
+  for (const bucket of bucketNames) {
+    const row = await db
+      .insertInto('rate_limits')
+      .values({ bucket, window_start: start, count: delta })
+      .onConflict((conflict) =>
+        conflict
+          .columns(['bucket', 'window_start'])
+          .doUpdateSet((eb) => ({ count: eb('rate_limits.count', '+', delta) })),
+      )
+      .returning('count')
+      .executeTakeFirstOrThrow();
+    counts.push(Number(row.count));
+  }
+  return counts;
+}
+
+function addToBuckets(db: Db, bucketNames: string[], start: number, delta: 1 | -1) {
+  return db.transaction().execute((trx) => bumpBuckets(trx, bucketNames, start, delta));
+}
+
+/**
+ * Counts one attempt in the transaction `trx` belongs to and tells whether every bucket is still
+ * within its budget for this window; an attempt beyond one is taken back, as admitAttempt does.
+ * For work that is already in a transaction of its own (a refusal audited with the refused work).
+ *
+ * @example
+ * if (await countWithinBudget(scope.trx, [['refusals:cus_1', 60]], now)) await appendAudit(...);
+ */
+export async function countWithinBudget(
+  trx: Db,
+  limits: [string, number][],
+  now: number,
+): Promise<boolean> {
+  const start = windowStart(now);
+  const names = limits.map(([bucket]) => bucket);
+  const counts = await bumpBuckets(trx, names, start, 1);
+  if (limits.every(([, limit], i) => counts[i]! <= limit)) return true;
+  await bumpBuckets(trx, names, start, -1);
+  return false;
 }
 
 /**

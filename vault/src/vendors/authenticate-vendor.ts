@@ -124,6 +124,11 @@ export async function authenticateVendor(
   if (signed) throw refused(signed);
   registry.confirm(vendorId, metadata);
   const { exp, jti } = result.payload as { exp: number; jti: string };
+  // Refused as a replay whatever it comes with. The work's transaction records the jti (the
+  // atomic check); without this look, an assertion replayed with a request that never reaches a
+  // transaction (an unknown key, say) would get that request's answer instead.
+  if ((await assertionSeen.run(ctx.db, { vendorId, jti })).rows.length > 0)
+    throw refused('assertion jti replayed');
   return {
     id: vendorId,
     name: metadata.name,
@@ -150,6 +155,14 @@ function claimsProblem(claims: JWTPayload, ctx: VaultContext): string | undefine
   if (iat > now + CLOCK_SKEW_SECONDS) return 'assertion issued in the future';
   return undefined;
 }
+
+const assertionSeen = preparedQuery<{ vendorId: string; jti: string }, { jti: string }>((db, p) =>
+  db
+    .selectFrom('assertion_jtis')
+    .select('jti')
+    .where('vendor_id', '=', p.vendorId)
+    .where('jti', '=', p.jti),
+);
 
 const insertAssertion = preparedQuery<{ vendorId: string; jti: string; expiresAt: number }, never>(
   (db, p) =>

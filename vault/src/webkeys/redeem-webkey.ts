@@ -37,10 +37,9 @@ function refusal(reason: string): VaultError {
   return new VaultError('webkey_refused', { privateDetail: `web key refused: ${reason}` });
 }
 
-class Refused extends Error {
-  constructor(readonly reason: RefusalReason) {
-    super(reason);
-  }
+/** A refusal, as the customer transaction returns it (committed: the assertion stays spent). */
+class Refused {
+  constructor(readonly reason: RefusalReason) {}
 }
 
 function refusalReason(
@@ -176,10 +175,11 @@ async function replay(
 /**
  * Redeems a web key for an authenticated vendor. In one customer transaction: check the key,
  * take one use (atomically), read exactly the granted data, append the "key redeemed" audit
- * entry, and remember the answer under the vendor's Idempotency-Key. A refused key is audited
- * for its customer with the reason, in a transaction of its own, and answered with the one
- * indistinguishable refusal. When it fails the caller spends the vendor's assertion
- * (spendingAssertion); success and audited refusals record it in their transactions.
+ * entry, and remember the answer under the vendor's Idempotency-Key. A refused key's transaction
+ * commits too: the refusal audited for its customer with the reason, and the vendor's assertion
+ * recorded (a rollback would leave it usable until recorded again); the vendor gets the one
+ * indistinguishable refusal. When anything else fails the caller spends the assertion
+ * (spendingAssertion).
  *
  * @example
  * const answer = await redeemWebkey(ctx, signer, vendor, { key: jws }, 'retry-1', meta);
@@ -218,8 +218,9 @@ export async function redeemWebkey(
   // Signed before the transaction: the signer may read its keys, and on SQLite a query outside
   // the transaction's connection would wait for it forever.
   const token = 'key' in presented ? presented.key : await reissueToken(signer, row);
+  let outcome: RedemptionResponse | Refused;
   try {
-    const answer = await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
+    outcome = await inCustomerTransaction(ctx, row.customer_id, async (scope) => {
       await recordAssertion(scope.trx, vendor);
       // A retry racing its own first attempt waited for this customer's lock: the first
       // attempt's answer, committed meanwhile, is the answer.
@@ -231,10 +232,19 @@ export async function redeemWebkey(
       const current = await consumeWebkeyUse(scope.trx, row.id, vendor, now);
       if (!current) {
         // No use taken: find out why, for the customer's log (the vendor learns nothing).
+        // Returned, not thrown: the transaction commits, and the assertion stays spent.
         const refused = await findWebkey(scope.trx, row.id);
-        throw new Refused(
-          refused ? (refusalReason(refused, vendor.id, now) ?? 'used_up') : 'revoked',
-        );
+        const reason = refused ? (refusalReason(refused, vendor.id, now) ?? 'used_up') : 'revoked';
+        await auditRefusal(ctx, scope, vendor, {
+          event: 'key_refused',
+          keyId: row.id,
+          paths: scopeItems,
+          purpose: row.purpose,
+          meta,
+          reason,
+          at: now,
+        });
+        return new Refused(reason);
       }
       const granted = await readGrantedData(scope, vendor.id, scopeItems, ctx.clock());
       const grant = current.grant_days
@@ -272,22 +282,7 @@ export async function redeemWebkey(
       if (idempotencyKey) await remember(ctx, scope, vendor.id, idempotencyKey, hash, answer, now);
       return answer;
     });
-    ctx.metrics.redemptions.inc();
-    await attempt?.release();
-    return answer;
   } catch (error) {
-    if (error instanceof Refused) {
-      ctx.metrics.refusals.inc({ reason: error.reason });
-      await auditRefusal(ctx, row.customer_id, vendor, {
-        event: 'key_refused',
-        keyId: row.id,
-        paths: JSON.parse(row.scope),
-        purpose: row.purpose,
-        meta,
-        reason: error.reason,
-      });
-      throw refusal(error.reason);
-    }
     // The same Idempotency-Key raced itself for two customers' keys: the first answer stands.
     // This transaction's record of the assertion rolled back with it: record it again.
     if (idempotencyKey && isUniqueViolation(error)) {
@@ -300,6 +295,13 @@ export async function redeemWebkey(
     }
     throw error;
   }
+  if (outcome instanceof Refused) {
+    ctx.metrics.refusals.inc({ reason: outcome.reason });
+    throw refusal(outcome.reason);
+  }
+  ctx.metrics.redemptions.inc();
+  await attempt?.release();
+  return outcome;
 }
 
 async function remember(

@@ -949,6 +949,27 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       await Promise.all(stopAfter.map((vendor) => vendor.stop()));
     });
 
+    it('refuses a replayed assertion as such (401), whatever the replay presents', async () => {
+      const c = await customer();
+      const revoked = await issue(c);
+      expect((await c.request('DELETE', `${WEBKEYS}/${revoked.id}`)).status).toBe(200);
+      const [header, , signature] = revoked.key.split('.');
+      const unknown = `${header}.${b64json({ jti: 'wk_unknown' })}.${signature}`;
+      const spent = await assertion(acme);
+      expectProblem(
+        await redeem(acme, { key: unknown }, { assertion: spent }),
+        403,
+        'webkey_refused',
+      );
+      for (const presented of [
+        { key: unknown },
+        { key: revoked.key },
+        { code: revoked.shortCode },
+      ]) {
+        expectProblem(await redeem(acme, presented, { assertion: spent }), 401, 'invalid_client');
+      }
+    });
+
     it.each(attacks)('refuses %s with 401 invalid_client, consuming nothing', async (_, forge) => {
       const c = await customer();
       await write(c, 'address.home', HOME);
