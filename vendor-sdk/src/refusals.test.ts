@@ -112,7 +112,52 @@ describe('answers that break the protocol', () => {
       .redeem((await vault.issueWebkey({ scope: ['address.home'] })).key)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VaultResponseError);
-    expect(error).toMatchObject({ detail: 'profile' });
+    expect(error).toMatchObject({
+      detail: 'fields "profile": not a record path of the scope',
+    });
+  });
+
+  it('refuses a record sent under the name of a claim in the scope (the whole profile as age_over_21)', async () => {
+    const { vault, client } = await harness({ claims: { 'profile.age_over_21': true } });
+    vault.script(async (request, actions) => {
+      const answer = await actions.redeem(request);
+      if ('hangUp' in answer) return answer;
+      const body = answer.body as { fields: Record<string, unknown>; claims: object };
+      body.claims = {};
+      body.fields['profile.age_over_21'] = {
+        category: 'profile',
+        versionId: 'ver_1',
+        value: { legalName: 'Ada Lovelace', birthDate: '1815-12-10' },
+      };
+      return answer;
+    });
+    const error = await client
+      .redeem((await vault.issueWebkey({ scope: ['profile.age_over_21'] })).key)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect(error).toMatchObject({
+      detail: 'fields "profile.age_over_21": not a record path of the scope',
+    });
+  });
+
+  it("refuses a record of another category than its path's, and a path answered as a claim", async () => {
+    const { vault, client } = await harness({ records: { 'address.home': HOME } });
+    vault.script(async (request, actions) => {
+      const answer = await actions.redeem(request);
+      if ('hangUp' in answer) return answer;
+      const body = answer.body as { fields: Record<string, { category: string }>; claims: object };
+      body.fields['address.home']!.category = 'identity_document';
+      body.claims = { 'address.home': true };
+      return answer;
+    });
+    const error = await client
+      .redeem((await vault.issueWebkey({ scope: ['address.home'] })).key)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect(error).toMatchObject({
+      detail:
+        'fields "address.home": a record of category "identity_document", not address; claims "address.home": not a derived claim of the scope',
+    });
   });
 
   it('refuses a discovery document naming another issuer, before sending the key', async () => {

@@ -32,6 +32,7 @@ import {
   WebkeyInvalidError,
 } from './errors.ts';
 import { GrantRead } from './grant-read.ts';
+import { grantedScopeFaults } from './granted-scope.ts';
 import type { RedeemInput } from './redeem-input.ts';
 import { parseRedeemInput } from './redeem-input.ts';
 import { Redemption } from './redemption.ts';
@@ -382,17 +383,15 @@ export class VendorClient {
       throw await errorFromResponse(response, undefined, this.#deps.clock());
     const requestId = requestIdOf(response);
     const answer = await readBody(response, grantReadResponseSchema, 'grant read answer');
-    const scope = new Set(answer.scope);
-    const outside = [...Object.keys(answer.fields), ...Object.keys(answer.claims)].filter(
-      (item) => !scope.has(item),
-    );
-    if (answer.issuer !== issuer || answer.grantId !== grantId || outside.length > 0) {
+    const faults = grantedScopeFaults(answer, answer.scope);
+    if (answer.issuer !== issuer || answer.grantId !== grantId || faults.length > 0) {
       throw new VaultResponseError(
         'The vault answered about another grant, or outside its scope.',
         {
           code: 'unexpected_response',
           status: 200,
           requestId,
+          ...(faults.length === 0 ? {} : { detail: faults.join('; ') }),
         },
       );
     }
@@ -510,12 +509,9 @@ export class VendorClient {
     }
     // A vendor never receives an item outside the key's scope (a non-negotiable of the
     // protocol); checked here too, so a faulty vault cannot push data we must not hold.
-    const scope = new Set(claims.scope);
-    const outside = [...Object.keys(answer.fields), ...Object.keys(answer.claims)].filter(
-      (item) => !scope.has(item),
-    );
-    if (outside.length > 0) {
-      throw refuse('The vault sent items outside the key scope.', outside.join(', '));
+    const faults = grantedScopeFaults(answer, claims.scope);
+    if (faults.length > 0) {
+      throw refuse('The vault sent items outside the key scope.', faults.join('; '));
     }
   }
 }

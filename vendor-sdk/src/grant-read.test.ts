@@ -1,0 +1,98 @@
+import type { GrantReadResponse } from '@webkey/protocol';
+import { VAULT_METADATA_PATH } from '@webkey/protocol';
+import { describe, expect, it } from 'vitest';
+import { VaultResponseError } from './errors.ts';
+import { HOME } from './test-support.ts';
+import { VendorClient } from './vendor-client.ts';
+import { generateVendorKeyPair } from './vendor-keys.ts';
+
+const ISSUER = 'https://vault.example';
+const PASSPORT = { type: 'passport', number: 'X123', issuer: 'HMPO', expiresOn: '2030-01-01' };
+
+/** A grant read answer for a grant opened on `address.home`, with `overrides`. */
+function answer(overrides: Partial<GrantReadResponse> = {}): GrantReadResponse {
+  return {
+    grantId: 'grt_1',
+    issuer: ISSUER,
+    subject: 's'.repeat(43),
+    readAt: '2026-11-23T18:00:00.000Z',
+    purpose: 'Delivery',
+    scope: ['address.home'],
+    expiresAt: '2027-11-23T18:00:00.000Z',
+    auditEntryId: 'aud_1',
+    fields: { 'address.home': { category: 'address', versionId: 'ver_1', value: HOME } },
+    claims: {},
+    missing: [],
+    ...overrides,
+  };
+}
+
+/** A client of a vault (a fetch, no server) whose grant read endpoint answers `body`. */
+async function clientOf(body: GrantReadResponse): Promise<VendorClient> {
+  const fetch = async (url: string) => {
+    if (url !== `${ISSUER}${VAULT_METADATA_PATH}`) {
+      return Response.json(body, { headers: { 'x-request-id': 'req_1' } });
+    }
+    return Response.json({
+      issuer: ISSUER,
+      jwks_uri: `${ISSUER}/.well-known/jwks.json`,
+      redemption_endpoint: `${ISSUER}/vendor/v1/redeem`,
+      grant_read_endpoint: `${ISSUER}/vendor/v1/grants/read`,
+      scopes_supported: [],
+      claims_supported: [],
+      webkey_signing_alg_values_supported: ['ES256'],
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: ['ES256'],
+      short_code_symbols: 12,
+      webkey_max_lifetime_seconds: 86400,
+    });
+  };
+  const { privateJwk } = await generateVendorKeyPair();
+  return new VendorClient({
+    clientId: 'https://shop.example/webkey-vendor.json',
+    privateKey: privateJwk,
+    trust: { issuers: [ISSUER] },
+    fetch,
+  });
+}
+
+describe('client.grants.read', () => {
+  it('returns the current data in the grant, typed', async () => {
+    const client = await clientOf(answer());
+    const read = await client.grants.read('grt_1');
+    expect(read.field('address.home')).toEqual(HOME);
+    expect(read.requestId).toBe('req_1');
+  });
+
+  it('refuses a record sent under the name of a claim of the scope', async () => {
+    const client = await clientOf(
+      answer({
+        scope: ['profile.age_over_21'],
+        fields: {
+          'profile.age_over_21': {
+            category: 'profile',
+            versionId: 'ver_1',
+            value: { legalName: 'Ada Lovelace', birthDate: '1815-12-10' },
+          },
+        },
+      }),
+    );
+    const error = await client.grants.read('grt_1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect(error).toMatchObject({
+      requestId: 'req_1',
+      detail: 'fields "profile.age_over_21": not a record path of the scope',
+    });
+  });
+
+  it('refuses a record of another category than its path', async () => {
+    const client = await clientOf(
+      answer({
+        fields: {
+          'address.home': { category: 'identity_document', versionId: 'ver_1', value: PASSPORT },
+        },
+      }),
+    );
+    await expect(client.grants.read('grt_1')).rejects.toBeInstanceOf(VaultResponseError);
+  });
+});
