@@ -11,7 +11,8 @@ import { parseRecordPath, parseScopeItem } from '@webkey/protocol';
 /**
  * What is wrong with `granted` under `scope`, one line per fault; empty when it fits. Every
  * `fields` key must be a record path of the scope holding a record of that path's category,
- * every `claims` key a derived claim of the scope.
+ * every `claims` key a derived claim of the scope, and every scope item must appear in exactly
+ * one of `fields`, `claims` and `missing` (protocol 8.4), nothing else in `missing`.
  *
  * @example
  * grantedScopeFaults({ fields: {}, claims: { profile: true }, missing: [] }, ['profile'])
@@ -39,6 +40,18 @@ export function grantedScopeFaults(
     if (item === undefined || item.kind === 'path') {
       faults.push(`claims ${JSON.stringify(key)}: not a derived claim of the scope`);
     }
+  }
+  const answered = [
+    ...Object.keys(granted.fields),
+    ...Object.keys(granted.claims),
+    ...granted.missing,
+  ];
+  for (const key of granted.missing) {
+    if (!items.has(key)) faults.push(`missing ${JSON.stringify(key)}: not an item of the scope`);
+  }
+  for (const item of items.keys()) {
+    const times = answered.filter((key) => key === item).length;
+    if (times !== 1) faults.push(`${JSON.stringify(item)}: answered ${times} times, not once`);
   }
   return faults;
 }

@@ -1,3 +1,4 @@
+import type { RedemptionResponse } from '@webkey/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   InvalidRequestError,
@@ -8,6 +9,7 @@ import {
   WebkeyUsedOrRevokedError,
 } from './errors.ts';
 import { HOME, harness } from './test-support.ts';
+import type { TestVault } from './testing/index.ts';
 import { json, problem } from './testing/index.ts';
 import { generateVendorKeyPair } from './vendor-keys.ts';
 
@@ -67,6 +69,15 @@ describe('refused keys', () => {
   });
 });
 
+/** Makes the vault answer as it would, changed by `change` (a faulty vault). */
+function tamper(vault: TestVault, change: (body: RedemptionResponse) => void): void {
+  vault.script(async (request, actions) => {
+    const answer = await actions.redeem(request);
+    if (!('hangUp' in answer)) change(answer.body as RedemptionResponse);
+    return answer;
+  });
+}
+
 describe('answers that break the protocol', () => {
   it('refuses a malformed 200 body', async () => {
     const { vault, client } = await harness();
@@ -119,17 +130,13 @@ describe('answers that break the protocol', () => {
 
   it('refuses a record sent under the name of a claim in the scope (the whole profile as age_over_21)', async () => {
     const { vault, client } = await harness({ claims: { 'profile.age_over_21': true } });
-    vault.script(async (request, actions) => {
-      const answer = await actions.redeem(request);
-      if ('hangUp' in answer) return answer;
-      const body = answer.body as { fields: Record<string, unknown>; claims: object };
+    tamper(vault, (body) => {
       body.claims = {};
       body.fields['profile.age_over_21'] = {
         category: 'profile',
         versionId: 'ver_1',
         value: { legalName: 'Ada Lovelace', birthDate: '1815-12-10' },
       };
-      return answer;
     });
     const error = await client
       .redeem((await vault.issueWebkey({ scope: ['profile.age_over_21'] })).key)
@@ -140,24 +147,72 @@ describe('answers that break the protocol', () => {
     });
   });
 
-  it("refuses a record of another category than its path's, and a path answered as a claim", async () => {
+  it("refuses a record of another category than its path's", async () => {
     const { vault, client } = await harness({ records: { 'address.home': HOME } });
-    vault.script(async (request, actions) => {
-      const answer = await actions.redeem(request);
-      if ('hangUp' in answer) return answer;
-      const body = answer.body as { fields: Record<string, { category: string }>; claims: object };
+    tamper(vault, (body) => {
       body.fields['address.home']!.category = 'identity_document';
-      body.claims = { 'address.home': true };
-      return answer;
     });
     const error = await client
       .redeem((await vault.issueWebkey({ scope: ['address.home'] })).key)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VaultResponseError);
     expect(error).toMatchObject({
-      detail:
-        'fields "address.home": a record of category "identity_document", not address; claims "address.home": not a derived claim of the scope',
+      detail: 'fields "address.home": a record of category "identity_document", not address',
     });
+  });
+
+  it('refuses an answer whose scope or purpose is not the signed one', async () => {
+    const { vault, client } = await harness({ records: { 'address.home': HOME } });
+    const issue = () => vault.issueWebkey({ scope: ['address.home'], purpose: 'Delivery' });
+    tamper(vault, (body) => {
+      body.scope = ['address.home', 'profile', 'identity_document.passport'];
+    });
+    await expect(client.redeem((await issue()).key)).rejects.toThrow(
+      /another scope than the key grants/,
+    );
+    tamper(vault, (body) => {
+      body.purpose = 'Marketing, resale to partners';
+    });
+    const error = await client.redeem((await issue()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect((error as Error).message).toMatch(/another purpose than the key states/);
+  });
+
+  it('refuses an answer in which a scope item is not answered exactly once', async () => {
+    const { vault, client } = await harness({ records: { 'address.home': HOME } });
+    const issue = () => vault.issueWebkey({ scope: ['address.home', 'insurance.primary'] });
+    const cases: [(body: RedemptionResponse) => void, string][] = [
+      [(body) => body.missing.push('address.home'), '"address.home": answered 2 times, not once'],
+      [(body) => body.missing.pop(), '"insurance.primary": answered 0 times, not once'],
+      [(body) => body.missing.push('profile'), 'missing "profile": not an item of the scope'],
+      [
+        (body) => {
+          body.claims['insurance.primary'] = true;
+        },
+        'claims "insurance.primary": not a derived claim of the scope; "insurance.primary": answered 2 times, not once',
+      ],
+    ];
+    for (const [change, detail] of cases) {
+      tamper(vault, change);
+      const error = await client.redeem((await issue()).key).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(VaultResponseError);
+      expect(error).toMatchObject({ detail });
+    }
+  });
+
+  it('refuses a standing grant the key does not make', async () => {
+    const { vault, client } = await harness();
+    tamper(vault, (body) => {
+      body.grant = { id: 'grt_1', expiresAt: '2027-11-23T18:00:00.000Z' };
+    });
+    await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toThrow(
+      /standing grant the key does not make/,
+    );
+    tamper(vault, (body) => {
+      body.grant = { id: 'grt_1', expiresAt: '2027-11-23T18:00:00.000Z', writes: ['receipt'] };
+    });
+    const grantKey = await vault.issueWebkey({ claims: { grant_days: 30 } });
+    await expect(client.redeem(grantKey.key)).rejects.toThrow(/deposits of kinds/);
   });
 
   it('refuses a discovery document naming another issuer, before sending the key', async () => {

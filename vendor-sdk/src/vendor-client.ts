@@ -460,8 +460,9 @@ export class VendorClient {
 
   /**
    * Defence in depth on a 200: the answer must come from the vault we asked, be about the key
-   * we sent (or, for a short code, carry a key of that vault that verifies), and grant nothing
-   * outside the key's scope.
+   * we sent (or, for a short code, carry a key of that vault that verifies), repeat the key's
+   * scope and purpose, answer each scope item exactly once and nothing outside it, and open a
+   * standing grant only for a key that makes one (protocol 8.4).
    */
   async #checkAnswer(
     answer: RedemptionResponse,
@@ -507,13 +508,34 @@ export class VendorClient {
     if (claims.aud !== undefined && claims.aud !== this.clientId) {
       throw refuse('The vault redeemed a key bound to another vendor.');
     }
+    // The answer's scope and purpose are what the point of sale records the data under: they
+    // must be the signed ones, not whatever a faulty vault writes (protocol 8.4).
+    if (!sameList(answer.scope, claims.scope)) {
+      throw refuse('The vault answered with another scope than the key grants.');
+    }
+    if (answer.purpose !== claims.purpose) {
+      throw refuse('The vault answered with another purpose than the key states.');
+    }
     // A vendor never receives an item outside the key's scope (a non-negotiable of the
     // protocol); checked here too, so a faulty vault cannot push data we must not hold.
     const faults = grantedScopeFaults(answer, claims.scope);
     if (faults.length > 0) {
       throw refuse('The vault sent items outside the key scope.', faults.join('; '));
     }
+    // A standing grant only from a key the customer made one with (protocol 8.6), and writes
+    // only of the kinds the key allows.
+    if (answer.grant !== undefined && claims.grant_days === undefined) {
+      throw refuse('The vault opened a standing grant the key does not make.');
+    }
+    const writable = new Set(claims.grant_writes ?? []);
+    if (answer.grant?.writes?.some((kind) => !writable.has(kind))) {
+      throw refuse('The vault allowed deposits of kinds the key does not grant.');
+    }
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index]);
 }
 
 function isHttpUrl(text: string): boolean {
