@@ -95,4 +95,33 @@ describe('client.grants.read', () => {
     );
     await expect(client.grants.read('grt_1')).rejects.toBeInstanceOf(VaultResponseError);
   });
+
+  it("checks the answer against the grant's signed scope when given: a widened scope is refused", async () => {
+    const widened = answer({
+      scope: ['address.home', 'identity_document.passport'],
+      fields: {
+        'address.home': { category: 'address', versionId: 'ver_1', value: HOME },
+        'identity_document.passport': {
+          category: 'identity_document',
+          versionId: 'ver_2',
+          value: PASSPORT,
+        },
+      },
+    });
+    const client = await clientOf(widened);
+    const error = await client.grants
+      .read('grt_1', { scope: ['address.home'] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultResponseError);
+    expect(error).toMatchObject({ detail: 'scope: not the scope the grant was opened with' });
+    // Without the signed scope, only the answer's own consistency can be checked.
+    const read = await client.grants.read('grt_1');
+    expect(read.field('identity_document.passport')).toEqual(PASSPORT);
+  });
+
+  it('accepts an answer of the signed scope', async () => {
+    const client = await clientOf(answer());
+    const read = await client.grants.read('grt_1', { scope: ['address.home'] });
+    expect(read.scope).toEqual(['address.home']);
+  });
 });

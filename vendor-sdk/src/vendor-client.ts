@@ -96,6 +96,27 @@ export interface RedeemOptions {
 }
 
 /**
+ * Per-call options of `client.grants.read`.
+ *
+ * @example
+ * await client.grants.read(stored.grantId, { issuer: stored.issuer, scope: stored.scope });
+ */
+export interface GrantReadOptions {
+  /** The vault that issued the grant. Needed unless the trust policy lists exactly one issuer. */
+  issuer?: string;
+  /**
+   * The grant's signed scope: the `scope` of the {@link Redemption} that opened it (the web key's
+   * own, checked against its signature), kept with the grant id. When given, the answer's scope
+   * must equal it and every field and claim must be one of its items. Without it the SDK checks
+   * the answer only against the scope the vault names in that same answer (each field a record
+   * path of it, of its category; each claim a derived claim of it; each item answered once),
+   * which cannot catch a vault that widens the scope of a grant.
+   */
+  scope?: readonly string[];
+  signal?: AbortSignal;
+}
+
+/**
  * Redeems web keys from any trusted vault: verifies the key locally, authenticates as the
  * vendor with a fresh client assertion per attempt, retries safely, and returns the grant.
  *
@@ -118,12 +139,18 @@ export class VendorClient {
 
   /**
    * Standing grants: re-read the data a customer granted until they revoke it or it expires.
+   * Pass the grant's signed scope (the `scope` of the redemption that opened it) to have the
+   * answer checked against it; without it the SDK can only check the answer against the scope
+   * the vault itself names in it (see {@link GrantReadOptions.scope}).
    *
    * @example
-   * const fresh = await client.grants.read(redemption.grant!.id);
+   * const fresh = await client.grants.read(redemption.grant!.id, {
+   *   issuer: redemption.issuer,
+   *   scope: redemption.scope,
+   * });
    */
   readonly grants: {
-    read(grantId: string, options?: { issuer?: string; signal?: AbortSignal }): Promise<GrantRead>;
+    read(grantId: string, options?: GrantReadOptions): Promise<GrantRead>;
   } = { read: (grantId, options = {}) => this.#readGrant(grantId, options) };
 
   /**
@@ -346,10 +373,7 @@ export class VendorClient {
     return readBody(response, depositResponseSchema, 'deposit answer');
   }
 
-  async #readGrant(
-    grantId: string,
-    options: { issuer?: string; signal?: AbortSignal },
-  ): Promise<GrantRead> {
+  async #readGrant(grantId: string, options: GrantReadOptions): Promise<GrantRead> {
     const issuer = options.issuer ?? soleTrustedIssuer(this.#trust);
     if (issuer === undefined) {
       throw new InvalidRequestError(
@@ -383,7 +407,11 @@ export class VendorClient {
       throw await errorFromResponse(response, undefined, this.#deps.clock());
     const requestId = requestIdOf(response);
     const answer = await readBody(response, grantReadResponseSchema, 'grant read answer');
-    const faults = grantedScopeFaults(answer, answer.scope);
+    // The signed scope when the caller kept it; otherwise only the answer's own consistency.
+    const scope = options.scope ?? answer.scope;
+    const faults = sameList(answer.scope, scope)
+      ? grantedScopeFaults(answer, scope)
+      : ['scope: not the scope the grant was opened with'];
     if (answer.issuer !== issuer || answer.grantId !== grantId || faults.length > 0) {
       throw new VaultResponseError(
         'The vault answered about another grant, or outside its scope.',
