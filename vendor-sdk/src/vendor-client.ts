@@ -154,7 +154,9 @@ export class VendorClient {
   } = { read: (grantId, options = {}) => this.#readGrant(grantId, options) };
 
   /**
-   * Change notifications from vaults: verify a webhook request before acting on it.
+   * Change notifications from vaults: verify a webhook request before acting on it. Replays
+   * are refused for as long as the timestamp passes the tolerance (`toleranceSeconds`, default
+   * 300), by a memory of this client in this process only.
    *
    * @example
    * const event = await client.webhooks.verify(await request.text(), request.headers);

@@ -133,6 +133,27 @@ describe('client.webhooks.verify', () => {
     ).rejects.toThrow(/tolerance/);
   });
 
+  it('remembers a delivery as long as a custom tolerance accepts it (no replay at 11 min under 15)', async () => {
+    let now = new Date('2026-11-23T18:00:00Z');
+    const { privateJwk } = await generateVendorKeyPair();
+    const receiver = new VendorClient({
+      clientId: 'https://shop.example/webkey-vendor.json',
+      privateKey: privateJwk,
+      trust: { issuers: ['https://vault.test'] },
+      clock: () => now,
+    });
+    const { body, headers, jwks } = await createTestWebhook({}, { now });
+    await receiver.webhooks.verify(body, headers, { jwks, toleranceSeconds: 900 });
+    now = new Date(now.getTime() + 11 * 60_000);
+    await expect(
+      receiver.webhooks.verify(body, headers, { jwks, toleranceSeconds: 900 }),
+    ).rejects.toThrow(/replay/);
+    now = new Date(now.getTime() + 4 * 60_000 + 1000); // 15 min 1 s: outside the tolerance
+    await expect(
+      receiver.webhooks.verify(body, headers, { jwks, toleranceSeconds: 900 }),
+    ).rejects.toThrow(/tolerance/);
+  });
+
   it('refuses a webhook from an issuer the trust policy does not name, fetching nothing', async () => {
     const fetched: string[] = [];
     const { privateJwk } = await generateVendorKeyPair();
@@ -186,21 +207,32 @@ describe('client.webhooks.verify', () => {
 });
 
 describe('sightings', () => {
-  it('remembers a delivery for the whole window, per issuer, then lets it go', () => {
-    let now = 0;
-    const firstSighting = sightings(() => now, 600, 3);
-    expect(firstSighting('https://a.example', 'evt_1', '100')).toBe(true);
-    expect(firstSighting('https://b.example', 'evt_1', '100')).toBe(true);
-    now = 599_000;
-    expect(firstSighting('https://a.example', 'evt_1', '100')).toBe(false);
-    now = 600_000;
-    expect(firstSighting('https://a.example', 'evt_1', '100')).toBe(true);
+  it('remembers a delivery while its timestamp passes the tolerance, per issuer, then lets it go', () => {
+    let now = 100_000;
+    const firstSighting = sightings(() => now, 3);
+    expect(firstSighting('https://a.example', 'evt_1', '100', 300)).toBe(true);
+    expect(firstSighting('https://b.example', 'evt_1', '100', 300)).toBe(true);
+    now = 400_999; // floor(now / 1000) - 100 = 300: still inside the tolerance
+    expect(firstSighting('https://a.example', 'evt_1', '100', 300)).toBe(false);
+    now = 401_000; // 301 s old: the timestamp check refuses it anyway
+    expect(firstSighting('https://a.example', 'evt_1', '100', 300)).toBe(true);
+  });
+
+  it('keeps deliveries as long as the largest tolerance it was asked with', () => {
+    let now = 100_000;
+    const firstSighting = sightings(() => now, 10);
+    expect(firstSighting('i', 'evt_1', '100', 900)).toBe(true);
+    expect(firstSighting('i', 'evt_2', '100', 300)).toBe(true);
+    now = 999_999;
+    expect(firstSighting('i', 'evt_2', '100', 900)).toBe(false);
+    expect(firstSighting('i', 'evt_1', '100', 900)).toBe(false);
   });
 
   it('stays within its capacity, forgetting the oldest first', () => {
-    const firstSighting = sightings(() => 0, 600, 2);
-    for (const id of ['evt_1', 'evt_2', 'evt_3']) expect(firstSighting('i', id, '1')).toBe(true);
-    expect(firstSighting('i', 'evt_3', '1')).toBe(false);
-    expect(firstSighting('i', 'evt_1', '1')).toBe(true);
+    const firstSighting = sightings(() => 0, 2);
+    for (const id of ['evt_1', 'evt_2', 'evt_3'])
+      expect(firstSighting('i', id, '1', 300)).toBe(true);
+    expect(firstSighting('i', 'evt_3', '1', 300)).toBe(false);
+    expect(firstSighting('i', 'evt_1', '1', 300)).toBe(true);
   });
 });

@@ -37,8 +37,11 @@ export interface WebhookCheck {
   keyFor(issuer: string, kid: string): Promise<CryptoKey>;
   now: Date;
   toleranceSeconds?: number;
-  /** Remembers (issuer, id, timestamp); returns false for one already seen (a replay). */
-  firstSighting(issuer: string, id: string, timestamp: string): boolean;
+  /**
+   * Remembers (issuer, id, timestamp) for as long as the timestamp passes `toleranceSeconds`;
+   * returns false for one already seen (a replay).
+   */
+  firstSighting(issuer: string, id: string, timestamp: string, toleranceSeconds: number): boolean;
 }
 
 /**
@@ -65,8 +68,9 @@ export async function verifyWebhookSignature(
     throw refuse('The webhook lacks its id, timestamp, signature, key id or issuer header.');
   if (!/^\d{1,12}$/.test(timestamp))
     throw refuse('The webhook timestamp is not a number of seconds.');
+  const tolerance = check.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS;
   const skew = Math.abs(Math.floor(check.now.getTime() / 1000) - Number(timestamp));
-  if (skew > (check.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS))
+  if (skew > tolerance)
     throw refuse('The webhook timestamp is outside the tolerance: too old, or from the future.');
   const key = await check.keyFor(issuer, kid);
   // Bytes are verified as they arrived, not as decoded: decoding drops a byte-order mark and
@@ -91,7 +95,7 @@ export async function verifyWebhookSignature(
       valid = true;
   }
   if (!valid) throw refuse('The webhook signature does not verify.');
-  if (!check.firstSighting(issuer, id, timestamp))
+  if (!check.firstSighting(issuer, id, timestamp, tolerance))
     throw refuse('This webhook delivery was seen before: a replay.');
   let event: WebhookEvent;
   try {
@@ -127,19 +131,23 @@ export async function cryptoKeyFrom(getKey: JWTVerifyGetKey, kid: string): Promi
 }
 
 /**
- * A memory of deliveries seen, for replay detection: each is kept for `windowSeconds` (twice the
- * timestamp tolerance: a replay older than that fails the timestamp check anyway), so none is
- * forgotten while it could still be replayed, unless more than `capacity` arrive in a window
- * (then the oldest go first: memory stays bounded).
+ * A memory of deliveries seen, for replay detection. Each is kept until its timestamp can no
+ * longer pass the timestamp check: `timestamp + tolerance` seconds by the same clock, where
+ * tolerance is the largest this memory was ever asked with (a call with a larger tolerance than
+ * an earlier one must not find that delivery forgotten while it would accept it again). None is
+ * forgotten while it could still be replayed, unless more than `capacity` arrive meanwhile (then
+ * the oldest go first: memory stays bounded). The memory is per process.
  */
 export function sightings(
   now: () => number,
-  windowSeconds = 2 * WEBHOOK_TOLERANCE_SECONDS,
   capacity = 100_000,
-): (issuer: string, id: string, timestamp: string) => boolean {
-  // Insertion order is arrival order, so the oldest entries are at the front.
+): (issuer: string, id: string, timestamp: string, toleranceSeconds: number) => boolean {
+  // Insertion order is arrival order. Expiries are not in that order (timestamps and
+  // tolerances differ), so the sweep stops at the first live entry: an entry may outlive its
+  // expiry behind a longer-lived one, never go before it.
   const seen = new Map<string, number>();
-  return (issuer, id, timestamp) => {
+  let longestTolerance = 0;
+  return (issuer, id, timestamp, toleranceSeconds) => {
     const at = now();
     for (const [key, expires] of seen) {
       if (expires > at) break;
@@ -147,7 +155,9 @@ export function sightings(
     }
     const key = JSON.stringify([issuer, id, timestamp]);
     if (seen.has(key)) return false;
-    seen.set(key, at + windowSeconds * 1000);
+    longestTolerance = Math.max(longestTolerance, toleranceSeconds);
+    // The check passes while floor(now / 1000) - timestamp <= tolerance.
+    seen.set(key, (Number(timestamp) + longestTolerance + 1) * 1000);
     if (seen.size > capacity) seen.delete(seen.keys().next().value!);
     return true;
   };
