@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { main } from './cli.ts';
 import { HOME, harness } from './test-support.ts';
@@ -118,6 +119,38 @@ describe('webkey-pos', () => {
     const missing = { ...env, WEBKEY_POS_KEY_FILE: '/nonexistent/key.json' };
     expect(await main(['redeem', '7KQ2-M9XD-4TRA'], missing, io)).toBe(2);
     expect(out.stderr).toMatch(/WEBKEY_POS_KEY_FILE: cannot read/);
+  });
+
+  it("quotes a forged key's iss differing from --issuer, escaping terminal controls and bidi overrides", async () => {
+    const { env, vault, fetches } = await setup();
+    const { privateKey } = await generateKeyPair('ES256');
+    const forged = await new SignJWT({ scope: ['profile'] })
+      .setProtectedHeader({ alg: 'ES256', typ: 'webkey+jwt' })
+      .setIssuer('https://x\u001b]0;owned\u0007\u001b[2J\u009b31m\u202eKO TLUAV')
+      .sign(privateKey);
+    const { out, io } = capture();
+    expect(await main(['redeem', forged, '--issuer', vault.issuer], env, io)).toBe(1);
+    expect(out.stderr).toMatch(/^webkey-pos: UntrustedIssuerError: .*"https:\/\/x\\u001b\]0;owned/);
+    expect(out.stderr).toMatch(/^[\x20-\x7e]*\n$/); // nothing but printable ASCII
+    expect(fetches).toEqual([]);
+  });
+
+  it('escapes control and bidi characters of the customer data it prints, as the same JSON', async () => {
+    const { env, vault } = await setup();
+    const name = 'Ada \u009b2J\u202eLovelace';
+    vault.script(async (request, actions) => {
+      const answer = await actions.redeem(request);
+      if (!('hangUp' in answer)) {
+        const body = answer.body as { fields: Record<string, { value: { recipient: string } }> };
+        body.fields['address.home']!.value.recipient = name;
+      }
+      return answer;
+    });
+    const { key } = await vault.issueWebkey({ scope: ['address.home'] });
+    const { out, io } = capture();
+    expect(await main(['redeem', key], env, io)).toBe(0);
+    expect(out.stdout).toContain('\\u009b2J\\u202eLovelace');
+    expect(JSON.parse(out.stdout).fields['address.home'].recipient).toBe(name);
   });
 
   it('never quotes a key file that is not JSON (it may be a bare secret)', async () => {

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { FetchLike } from './deps.ts';
 import { WebkeyError } from './errors.ts';
+import { escapeUnsafeCharacters, quote } from './quote.ts';
 import type { Redemption } from './redemption.ts';
 import { canBeTrusted } from './trust.ts';
 import { VendorClient } from './vendor-client.ts';
@@ -100,7 +101,7 @@ export async function main(
       return await keygen(rest[0] ?? '', values.alg, io);
     }
     throw new UsageError(
-      command === undefined ? 'no command given' : `cannot run: ${argv.join(' ')}`,
+      command === undefined ? 'no command given' : `cannot run: ${quote(argv.join(' '))}`,
     );
   } catch (error) {
     if (error instanceof UsageError || isParseArgsError(error)) {
@@ -141,7 +142,9 @@ async function redeem(
       ...(io.fetch === undefined ? {} : { fetch: io.fetch }),
     });
     const redemption = await client.redeem(input, issuer === undefined ? {} : { issuer });
-    io.stdout(`${JSON.stringify(summary(redemption), null, 2)}\n`);
+    // The customer's data, written by the customer: C1 controls and bidi overrides escaped, so
+    // a name cannot drive the clerk's terminal (still the same JSON).
+    io.stdout(`${escapeUnsafeCharacters(JSON.stringify(summary(redemption), null, 2))}\n`);
     return 0;
   } catch (error) {
     io.stderr(`webkey-pos: ${describe(error)}\n`);
@@ -151,7 +154,7 @@ async function redeem(
 
 async function keygen(file: string, alg: string | undefined, io: CliIo): Promise<number> {
   if (alg !== undefined && alg !== 'ES256' && alg !== 'EdDSA') {
-    throw new UsageError(`--alg must be ES256 or EdDSA, not ${alg}`);
+    throw new UsageError(`--alg must be ES256 or EdDSA, not ${quote(alg)}`);
   }
   const { privateJwk, publicJwk } = await generateVendorKeyPair(alg ?? 'ES256');
   try {

@@ -1,4 +1,5 @@
 import type { ErrorCode, ProblemIssue } from '@webkey/protocol';
+import { quote } from './quote.ts';
 
 /**
  * The SDK's errors: one base class with a closed union of codes, a subclass per category a
@@ -155,7 +156,7 @@ export class UntrustedIssuerError extends WebkeyError {
   constructor(
     issuer: string,
     // Quoted: the issuer comes from a scanned code, and may carry terminal escapes.
-    message = `The vault ${JSON.stringify(issuer)} is not trusted by this point of sale.`,
+    message = `The vault ${quote(issuer)} is not trusted by this point of sale.`,
   ) {
     super(message, { code: 'untrusted_issuer' });
     this.issuer = issuer;

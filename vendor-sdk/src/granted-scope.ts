@@ -1,5 +1,6 @@
 import type { GrantReadResponse } from '@webkey/protocol';
 import { parseRecordPath, parseScopeItem } from '@webkey/protocol';
+import { quote } from './quote.ts';
 
 /**
  * Whether what a vault granted fits the scope it was granted under (protocol 8.4): a vendor never
@@ -22,23 +23,23 @@ export function grantedScopeFaults(
   granted: Pick<GrantReadResponse, 'fields' | 'claims' | 'missing'>,
   scope: readonly string[],
 ): string[] {
-  // A Map, not an object: a key such as "__proto__" or "toString" must not look like a member.
+  // Keys are the vault's text, quoted in faults. A Map, not an object: a key such as "__proto__" or "toString" must not look like a member.
   const items = new Map(scope.map((text) => [text, parseScopeItem(text)]));
   const faults: string[] = [];
   for (const [key, field] of Object.entries(granted.fields)) {
     const category = items.get(key)?.kind === 'path' ? parseRecordPath(key)?.category : undefined;
     if (category === undefined) {
-      faults.push(`fields ${JSON.stringify(key)}: not a record path of the scope`);
+      faults.push(`fields ${quote(key)}: not a record path of the scope`);
     } else if (field.category !== category) {
       faults.push(
-        `fields ${JSON.stringify(key)}: a record of category ${JSON.stringify(field.category)}, not ${category}`,
+        `fields ${quote(key)}: a record of category ${quote(field.category)}, not ${category}`,
       );
     }
   }
   for (const key of Object.keys(granted.claims)) {
     const item = items.get(key);
     if (item === undefined || item.kind === 'path') {
-      faults.push(`claims ${JSON.stringify(key)}: not a derived claim of the scope`);
+      faults.push(`claims ${quote(key)}: not a derived claim of the scope`);
     }
   }
   const answered = [
@@ -47,11 +48,11 @@ export function grantedScopeFaults(
     ...granted.missing,
   ];
   for (const key of granted.missing) {
-    if (!items.has(key)) faults.push(`missing ${JSON.stringify(key)}: not an item of the scope`);
+    if (!items.has(key)) faults.push(`missing ${quote(key)}: not an item of the scope`);
   }
   for (const item of items.keys()) {
     const times = answered.filter((key) => key === item).length;
-    if (times !== 1) faults.push(`${JSON.stringify(item)}: answered ${times} times, not once`);
+    if (times !== 1) faults.push(`${quote(item)}: answered ${times} times, not once`);
   }
   return faults;
 }

@@ -6,6 +6,7 @@ import type {
 } from '@webkey/protocol';
 import { parseRecordPath, RECORD_SCHEMAS } from '@webkey/protocol';
 import { VaultResponseError } from './errors.ts';
+import { quote } from './quote.ts';
 
 /**
  * A redemption's result: what the vault answered, with typed access to the granted fields.
@@ -115,7 +116,7 @@ export class GrantedData {
     const context = { code: 'unexpected_response' as const, requestId: this.requestId };
     if (granted.category !== parsedPath.category) {
       throw new VaultResponseError(
-        `The vault sent a ${granted.category} record at ${path}, which is a ${parsedPath.category} path.`,
+        `The vault sent a ${quote(granted.category)} record at ${path}, which is a ${parsedPath.category} path.`,
         context,
       );
     }

@@ -104,7 +104,7 @@ describe('answers that break the protocol', () => {
       return { ...answer, body: { ...(answer.body as object), issuer: 'https://evil.example' } };
     });
     await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toThrow(
-      /answered as https:\/\/evil.example/,
+      /answered as "https:\/\/evil.example"/,
     );
   });
 

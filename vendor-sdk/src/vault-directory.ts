@@ -3,6 +3,7 @@ import { jwksSchema, VAULT_METADATA_PATH, vaultMetadataSchema } from '@webkey/pr
 import type { JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, errors } from 'jose';
 import { VaultResponseError } from './errors.ts';
+import { quote } from './quote.ts';
 import type { SenderDeps } from './retrying-sender.ts';
 import { sendWithRetries } from './retrying-sender.ts';
 import { errorFromResponse, MAX_DOCUMENT_BYTES, readBody, requestIdOf } from './vault-answers.ts';
@@ -127,13 +128,13 @@ export class VaultDirectory {
           },
         );
       if (metadata.issuer !== issuer) {
-        throw refused(`names the issuer ${JSON.stringify(metadata.issuer)}, not ${issuer}`);
+        throw refused(`names the issuer ${quote(metadata.issuer)}, not ${quote(issuer)}`);
       }
       // Keys, assertions and customers' data go to these URLs: a document that sent them to
       // another host (tampered with, or a vault's mistake) would hand them to that host.
       const foreign = endpointsOf(metadata).find((url) => !sameOrigin(url, issuer));
       if (foreign !== undefined) {
-        throw refused(`sends requests to ${JSON.stringify(foreign)}, off the issuer's origin`);
+        throw refused(`sends requests to ${quote(foreign)}, off the issuer's origin`);
       }
       this.#metadata.set(issuer, { value: metadata, fetchedAt: this.#now() });
       return metadata;

@@ -125,6 +125,20 @@ describe('trust', () => {
     expect((error as Error).message).toContain(JSON.stringify(issuer));
   });
 
+  it('escapes C1 controls and bidi overrides of an issuer too, requested or not', async () => {
+    const { vault, client } = await harness();
+    const issuer = 'https://evil.example/\u009b2J\u202eKO\u2066';
+    const { key } = await vault.issueWebkey({ claims: { iss: issuer } });
+    for (const options of [{}, { issuer: vault.issuer }]) {
+      const error = await client.redeem(key, options).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UntrustedIssuerError);
+      expect((error as Error).message).toMatch(/^[\x20-\x7e]*$/);
+      expect((error as Error).message).toContain(
+        '"https://evil.example/\\u009b2J\\u202eKO\\u2066"',
+      );
+    }
+  });
+
   it('never trusts a vault over plain http off this machine, whatever the policy says', async () => {
     const { vault, makeClient, fetches } = await harness();
     const asked: string[] = [];

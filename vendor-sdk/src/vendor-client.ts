@@ -33,6 +33,7 @@ import {
 } from './errors.ts';
 import { GrantRead } from './grant-read.ts';
 import { grantedScopeFaults } from './granted-scope.ts';
+import { quote } from './quote.ts';
 import type { RedeemInput } from './redeem-input.ts';
 import { parseRedeemInput } from './redeem-input.ts';
 import { Redemption } from './redemption.ts';
@@ -203,7 +204,7 @@ export class VendorClient {
         : options.trust.issuers.find((issuer) => !canBeTrusted(issuer));
     if (insecure !== undefined) {
       throw new TypeError(
-        `trust.issuers: ${JSON.stringify(insecure)} is not an https URL (plain http only for localhost)`,
+        `trust.issuers: ${quote(insecure)} is not an https URL (plain http only for localhost)`,
       );
     }
     this.clientId = options.clientId;
@@ -283,7 +284,7 @@ export class VendorClient {
         // forgery (answer 400): it is a request to drop, not a vault to retry.
         if (!(await isTrustedIssuer(this.#trust, issuer))) {
           throw new WebhookVerificationError(
-            `The webhook names the issuer ${JSON.stringify(issuer)}, which this point of sale does not trust.`,
+            `The webhook names the issuer ${quote(issuer)}, which this point of sale does not trust.`,
             { code: 'webhook_invalid' },
           );
         }
@@ -431,9 +432,10 @@ export class VendorClient {
   #issuerFor(parsed: RedeemInput, requested: string | undefined): string {
     if (parsed.kind === 'key') {
       if (requested !== undefined && requested !== parsed.issuer) {
+        // Quoted: the key's issuer is not verified yet, and may carry terminal escapes.
         throw new UntrustedIssuerError(
           parsed.issuer,
-          `This web key was issued by ${parsed.issuer}, not by ${requested} as requested.`,
+          `This web key was issued by ${quote(parsed.issuer)}, not by ${quote(requested)} as requested.`,
         );
       }
       if (!isHttpUrl(parsed.issuer)) {
@@ -450,7 +452,7 @@ export class VendorClient {
         { code: 'issuer_required' },
       );
     }
-    if (!isHttpUrl(issuer)) throw new TypeError(`issuer ${JSON.stringify(issuer)} is not a URL`);
+    if (!isHttpUrl(issuer)) throw new TypeError(`issuer ${quote(issuer)} is not a URL`);
     return issuer;
   }
 
@@ -512,7 +514,7 @@ export class VendorClient {
         ...(detail === undefined ? {} : { detail }),
       });
     if (answer.issuer !== context.issuer) {
-      throw refuse(`The vault answered as ${answer.issuer}, not ${context.issuer}.`);
+      throw refuse(`The vault answered as ${quote(answer.issuer)}, not ${quote(context.issuer)}.`);
     }
     let claims = context.keyClaims;
     if (context.parsed.kind === 'key') {

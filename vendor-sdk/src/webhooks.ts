@@ -14,6 +14,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { WebhookVerificationError } from './errors.ts';
+import { quote } from './quote.ts';
 
 /** Headers as a Fetch `Headers`, or a plain object (Node's `IncomingHttpHeaders`). */
 export type WebhookHeaders = Headers | Record<string, string | string[] | undefined>;
@@ -125,7 +126,7 @@ export async function cryptoKeyFrom(getKey: JWTVerifyGetKey, kid: string): Promi
     } as never)) as CryptoKey;
   } catch (error) {
     if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JOSENotSupported)
-      throw refuse(`The vault publishes no ES256 key ${JSON.stringify(kid)}.`);
+      throw refuse(`The vault publishes no ES256 key ${quote(kid)}.`);
     throw error;
   }
 }
