@@ -153,6 +153,48 @@ describe('webkey-pos', () => {
     expect(JSON.parse(out.stdout).fields['address.home'].recipient).toBe(name);
   });
 
+  it('refuses a key file that is JSON but no private key before any request, exit 2', async () => {
+    const { env, vendor, fetches } = await setup();
+    const { d: _secret, ...publicHalf } = vendor.privateJwk as Record<string, unknown>;
+    const cases = [publicHalf, { kty: 'RSA', d: 'x' }, ['not', 'a', 'key'], null];
+    for (const content of cases) {
+      const file = join(await tempDir(), 'key.json');
+      await writeFile(file, JSON.stringify(content));
+      const { out, io } = capture();
+      const status = await main(
+        ['redeem', '7KQ2-M9XD-4TRA'],
+        { ...env, WEBKEY_POS_KEY_FILE: file },
+        io,
+      );
+      expect({ status, stderr: out.stderr }).toEqual({
+        status: 2,
+        stderr: expect.stringMatching(
+          /^webkey-pos: WEBKEY_POS_KEY_FILE: .* holds no usable private key/,
+        ),
+      });
+    }
+    expect(fetches).toEqual([]);
+  });
+
+  it.each([
+    'http://shop.example/webkey-vendor.json',
+    'ftp://shop.example/webkey-vendor.json',
+    'https://Shop.example/webkey-vendor.json',
+    'https://shop.example/webkey-vendor.json#me',
+    'https://user@shop.example/webkey-vendor.json',
+  ])('refuses a client id a vault would refuse, exit 2: %s', async (clientId) => {
+    const { env, fetches } = await setup();
+    const { out, io } = capture();
+    const status = await main(
+      ['redeem', '7KQ2-M9XD-4TRA'],
+      { ...env, WEBKEY_POS_CLIENT_ID: clientId },
+      io,
+    );
+    expect(status).toBe(2);
+    expect(out.stderr).toMatch(/^webkey-pos: WEBKEY_POS_CLIENT_ID: /);
+    expect(fetches).toEqual([]);
+  });
+
   it('never quotes a key file that is not JSON (it may be a bare secret)', async () => {
     const { env } = await setup();
     const secret = 'hGx3QmF1c2VJdElzQVNlY3JldEtleU1hdGVyaWFs';

@@ -1,11 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { checkVendorPrivateKey } from './client-assertion.ts';
 import type { FetchLike } from './deps.ts';
 import { WebkeyError } from './errors.ts';
 import { escapeUnsafeCharacters, quote } from './quote.ts';
 import type { Redemption } from './redemption.ts';
-import { canBeTrusted } from './trust.ts';
+import { canBeTrusted, isVendorId } from './trust.ts';
 import { VendorClient } from './vendor-client.ts';
 import { generateVendorKeyPair } from './vendor-keys.ts';
 
@@ -27,7 +28,12 @@ Environment (redeem):
 Exit status: 0 redeemed, 1 refused or failed, 2 usage or configuration error.`;
 
 const configSchema = z.object({
-  WEBKEY_POS_CLIENT_ID: z.url({ protocol: /^https?$/ }),
+  WEBKEY_POS_CLIENT_ID: z
+    .string()
+    .refine(
+      isVendorId,
+      'an https URL of the vendor metadata document (plain http only for localhost), in normal form',
+    ),
   WEBKEY_POS_KEY_FILE: z.string().min(1),
   WEBKEY_POS_TRUSTED_ISSUERS: z
     .string()
@@ -132,6 +138,14 @@ async function redeem(
     const why = error instanceof SyntaxError ? 'not JSON' : (error as Error).message;
     throw new UsageError(
       `WEBKEY_POS_KEY_FILE: cannot read a JSON private key from ${config.WEBKEY_POS_KEY_FILE} (${why})`,
+    );
+  }
+  try {
+    // Before any request: a public key or another JSON file would fail only after the network.
+    checkVendorPrivateKey(privateKey);
+  } catch (error) {
+    throw new UsageError(
+      `WEBKEY_POS_KEY_FILE: ${config.WEBKEY_POS_KEY_FILE} holds no usable private key (${(error as Error).message})`,
     );
   }
   try {

@@ -53,17 +53,34 @@ export async function loadSigningKey(
   privateKey: VendorPrivateKey,
   keyId?: string,
 ): Promise<SigningKey> {
+  const alg = checkVendorPrivateKey(privateKey);
   if (isJwk(privateKey)) {
-    if (typeof privateKey.d !== 'string') {
-      throw new TypeError('privateKey must be a private JWK (it has no "d" member)');
-    }
-    const alg = jwkAlgorithm(privateKey);
     const kid = keyId ?? privateKey.kid ?? (await calculateJwkThumbprint(privateKey));
     return { key: await importJWK(privateKey, alg), alg, kid };
   }
-  const alg = keyAlgorithm(privateKey);
   const kid = keyId ?? (await thumbprintOf(privateKey));
   return { key: privateKey, alg, ...(kid === undefined ? {} : { kid }) };
+}
+
+/**
+ * Checks, without importing it, that `privateKey` is a private key the SDK can sign assertions
+ * with, and returns its algorithm; throws a `TypeError` saying what is wrong (never quoting the
+ * key). `new VendorClient` runs it, so a public key or a stray JSON file is refused at once,
+ * before any request.
+ *
+ * @example
+ * checkVendorPrivateKey(JSON.parse(await readFile('vendor-key.json', 'utf8'))) // 'ES256'
+ */
+export function checkVendorPrivateKey(privateKey: unknown): VendorKeyAlgorithm {
+  if (typeof privateKey !== 'object' || privateKey === null) {
+    throw new TypeError('privateKey must be a private JWK, a CryptoKey or a KeyObject');
+  }
+  const key = privateKey as VendorPrivateKey;
+  if (!isJwk(key)) return keyAlgorithm(key);
+  if (typeof key.d !== 'string') {
+    throw new TypeError('privateKey must be a private JWK (it has no "d" member)');
+  }
+  return jwkAlgorithm(key);
 }
 
 /**

@@ -40,6 +40,28 @@ export function canBeTrusted(issuer: string): boolean {
 }
 
 /**
+ * Whether `text` can be a vendor id, as vaults read one: an https URL, or plain http on this
+ * machine (a vendor under development; a vault accepts it only in development mode), written
+ * in its one normal form (`new URL(text).href === text`), with no fragment and no user or
+ * password. A vault refuses any other client id (`invalid_client`).
+ *
+ * @example
+ * isVendorId('https://shop.example/webkey-vendor.json') // true
+ * isVendorId('https://Shop.example/webkey-vendor.json') // false: not in normal form
+ * isVendorId('ftp://shop.example/v.json') // false
+ */
+export function isVendorId(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  if (url.href !== text || url.hash || url.username || url.password) return false;
+  return canBeTrusted(text);
+}
+
+/**
  * Whether the policy accepts `issuer`. Only a literal `true` counts, and never for an issuer
  * that cannot be trusted at all ({@link canBeTrusted}).
  *

@@ -4,10 +4,12 @@ import {
   MAX_ASSERTION_LIFETIME_SECONDS,
   VAULT_METADATA_PATH,
 } from '@webkey/protocol';
+import type { JWK } from 'jose';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { UntrustedIssuerError } from './errors.ts';
 import { HOME, harness } from './test-support.ts';
+import { VendorClient } from './vendor-client.ts';
 
 describe('VendorClient.redeem with a web key', () => {
   it('redeems, returning typed fields, claims, missing items and the pairwise subject', async () => {
@@ -99,6 +101,46 @@ describe('VendorClient.redeem with a web key', () => {
       1,
     );
     expect(vault.requests.filter((r) => r.startsWith('GET /jwks'))).toHaveLength(1);
+  });
+});
+
+describe('new VendorClient', () => {
+  it('refuses a public key, or anything but a private key, at once', async () => {
+    const { vendor } = await harness();
+    const { d: _secret, ...publicHalf } = vendor.privateJwk as Record<string, unknown>;
+    const make = (privateKey: unknown) => () =>
+      new VendorClient({
+        clientId: vendor.vendorId,
+        privateKey: privateKey as JWK,
+        trust: { issuers: ['https://vault.example'] },
+      });
+    expect(make(publicHalf)).toThrow(/privateKey must be a private JWK \(it has no "d" member\)/);
+    expect(make({ kty: 'RSA', d: 'x' })).toThrow(/privateKey must be an EC P-256/);
+    expect(make(null)).toThrow(/privateKey must be a private JWK, a CryptoKey or a KeyObject/);
+    expect(make('key')).toThrow(TypeError);
+  });
+
+  it('refuses a client id a vault would refuse: not https (but on this machine), not normal, with fragment or credentials', async () => {
+    const { vendor } = await harness();
+    const make = (clientId: string) => () =>
+      new VendorClient({
+        clientId,
+        privateKey: vendor.privateJwk,
+        trust: { issuers: ['https://vault.example'] },
+      });
+    for (const bad of [
+      'http://shop.example/v.json',
+      'ftp://shop.example/v.json',
+      'https://shop.example',
+      'https://Shop.example/v.json',
+      'https://shop.example/v.json#x',
+      'https://a:b@shop.example/v.json',
+      'shop.example',
+    ]) {
+      expect(make(bad), bad).toThrow(/clientId must be the https URL/);
+    }
+    expect(make('http://127.0.0.1:8080/v.json')).not.toThrow();
+    expect(make('https://shop.example/')).not.toThrow();
   });
 });
 

@@ -20,7 +20,7 @@ import {
 } from '@webkey/protocol';
 import { type JSONWebKeySet, type JWTVerifyGetKey, SignJWT } from 'jose';
 import type { SigningKey, VendorPrivateKey } from './client-assertion.ts';
-import { loadSigningKey, signClientAssertion } from './client-assertion.ts';
+import { checkVendorPrivateKey, loadSigningKey, signClientAssertion } from './client-assertion.ts';
 import type { Clock, FetchLike, RandomBytes } from './deps.ts';
 import { globalFetch, randomId, systemClock, systemRandom } from './deps.ts';
 import type { RefusalHint } from './errors.ts';
@@ -40,7 +40,7 @@ import { Redemption } from './redemption.ts';
 import type { RetryOptions, SenderDeps } from './retrying-sender.ts';
 import { retrySettings, sendWithRetries } from './retrying-sender.ts';
 import type { TrustPolicy } from './trust.ts';
-import { canBeTrusted, isTrustedIssuer, soleTrustedIssuer } from './trust.ts';
+import { canBeTrusted, isTrustedIssuer, isVendorId, soleTrustedIssuer } from './trust.ts';
 import { errorFromResponse, readBody, requestIdOf } from './vault-answers.ts';
 import { VaultDirectory } from './vault-directory.ts';
 import { verifyWebkey } from './verify-webkey.ts';
@@ -192,9 +192,13 @@ export class VendorClient {
   readonly #firstSighting = sightings(() => this.#deps.clock().getTime());
 
   constructor(options: VendorClientOptions) {
-    if (!isHttpUrl(options.clientId)) {
-      throw new TypeError('clientId must be the URL of the vendor metadata document');
+    // Refused here, before any request: a vault would refuse every assertion of it.
+    if (typeof options.clientId !== 'string' || !isVendorId(options.clientId)) {
+      throw new TypeError(
+        'clientId must be the https URL of the vendor metadata document (plain http only on this machine), in normal form, without fragment or credentials',
+      );
     }
+    checkVendorPrivateKey(options.privateKey);
     if (typeof options.trust !== 'function' && !Array.isArray(options.trust?.issuers)) {
       throw new TypeError('trust must be { issuers: [...] } or a function (issuer) => boolean');
     }
@@ -217,7 +221,8 @@ export class VendorClient {
     };
     this.#directory = new VaultDirectory(this.#deps);
     this.#signingKey = loadSigningKey(options.privateKey, options.keyId);
-    // A bad key surfaces on the first redeem(), not as an unhandled rejection.
+    // A key that passed the check but does not import surfaces on the first request, not as an
+    // unhandled rejection.
     this.#signingKey.catch(() => {});
   }
 
