@@ -27,6 +27,18 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** `response` with its headers, whose body breaks off after 20 bytes (a dropped connection). */
+async function cutOff(response: Response): Promise<Response> {
+  const text = await response.text();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(text.slice(0, 20)));
+      controller.error(new TypeError('terminated'));
+    },
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
+}
+
 describe('retries', () => {
   it('retries a 503 with the same Idempotency-Key and a fresh assertion, then succeeds', async () => {
     const { vault, client, sleeps } = await harness();
@@ -54,6 +66,66 @@ describe('retries', () => {
     vault.script(sequence(problem('conflict'), { hangUp: true }));
     await client.redeem((await vault.issueWebkey()).key);
     expect(vault.redemptions).toHaveLength(3);
+  });
+
+  it('retries a 200 whose body is cut off with the same Idempotency-Key, and gets the stored answer', async () => {
+    const { vault, makeClient, sleeps } = await harness({
+      records: { profile: { legalName: 'Ada' } },
+    });
+    const stored: Response[] = [];
+    const client = makeClient({
+      fetch: async (url, init) => {
+        const response = await fetch(url, init);
+        if (init.method !== 'POST') return response;
+        stored.push(response.clone());
+        return stored.length === 1 ? cutOff(response) : response;
+      },
+    });
+    const redemption = await client.redeem((await vault.issueWebkey({ scope: ['profile'] })).key);
+    expect(redemption.field('profile')).toEqual({ legalName: 'Ada' });
+    const [first, second] = vault.redemptions;
+    expect(second?.idempotencyKey).toBe(first?.idempotencyKey);
+    expect(sleeps).toHaveLength(1);
+    // The first answer was the redemption itself: the retry returned it, nothing more was used.
+    const firstAnswer = (await stored[0]!.json()) as { redemptionId: string };
+    expect(redemption.redemptionId).toBe(firstAnswer.redemptionId);
+  });
+
+  it('reports a 200 cut off at every attempt as VaultUnreachableError, not as a bad answer', async () => {
+    const { vault, makeClient } = await harness();
+    const client = makeClient({
+      fetch: async (url, init) => {
+        const response = await fetch(url, init);
+        return init.method === 'POST' ? cutOff(response) : response;
+      },
+    });
+    const error = await client.redeem((await vault.issueWebkey()).key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultUnreachableError);
+    expect((error as Error).message).toMatch(/after 3 attempts/);
+    expect((error as VaultUnreachableError).detail).toMatch(/terminated/);
+    expect(vault.redemptions).toHaveLength(3);
+  });
+
+  it('counts a body still arriving at the attempt timeout as no answer', async () => {
+    const { vault, makeClient } = await harness();
+    let posts = 0;
+    const client = makeClient({
+      retry: { attemptTimeoutMs: 50, sleep: async () => {} },
+      fetch: async (url, init) => {
+        const response = await fetch(url, init);
+        if (init.method !== 'POST' || ++posts > 1) return response;
+        // Headers, then a body that stalls until the attempt's signal gives up on it.
+        const stalled = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"redemptionId":'));
+            init.signal?.addEventListener('abort', () => controller.error(init.signal?.reason));
+          },
+        });
+        return new Response(stalled, { status: 200, headers: response.headers });
+      },
+    });
+    await expect(client.redeem((await vault.issueWebkey()).key)).resolves.toBeDefined();
+    expect(vault.redemptions).toHaveLength(2);
   });
 
   it('gives up after 3 attempts and reports the last 5xx with its request id', async () => {

@@ -62,6 +62,11 @@ export interface OutgoingRequest {
   headers?: Record<string, string>;
   /** Builds the body for each attempt (a fresh client assertion every time). */
   body?: () => Promise<string>;
+  /**
+   * The most of a 2xx answer's body to read; the answer handed back holds at most one byte more,
+   * so the reader can tell it was too large.
+   */
+  maxBytes: number;
   signal?: AbortSignal;
 }
 
@@ -80,11 +85,11 @@ export interface SenderDeps {
 
 /**
  * Sends `request`, retrying as described above. Resolves with the last answer, whatever its
- * status; throws {@link VaultUnreachableError} when no attempt got an answer, and the signal's
- * reason when the caller aborts.
+ * status, a 2xx one with its body already read; throws {@link VaultUnreachableError} when no
+ * attempt got a whole answer, and the signal's reason when the caller aborts.
  *
  * @example
- * const response = await sendWithRetries(deps, { url: discoveryUrl, method: 'GET' });
+ * const response = await sendWithRetries(deps, { url: discoveryUrl, method: 'GET', maxBytes: 65536 });
  */
 export async function sendWithRetries(
   deps: SenderDeps,
@@ -97,6 +102,7 @@ export async function sendWithRetries(
     const body = request.body === undefined ? undefined : await request.body();
     let response: Response;
     try {
+      const thisAttempt = attemptSignal(signal, retry.attemptTimeoutMs);
       response = await deps.fetch(request.url, {
         method: request.method,
         headers: request.headers ?? {},
@@ -104,8 +110,13 @@ export async function sendWithRetries(
         // The vault names its endpoints exactly in discovery; a redirect is an anomaly to
         // report, not to follow with a client assertion in the body.
         redirect: 'manual',
-        signal: attemptSignal(signal, retry.attemptTimeoutMs),
+        signal: thisAttempt,
       });
+      // A success is read whole within the attempt (and its timeout): one whose body is cut off
+      // (the connection dropped, the attempt timed out) is no answer, and is retried like one.
+      // The use may be consumed: the same Idempotency-Key then gets the answer the vault stored
+      // (protocol 9).
+      if (response.ok) response = await readWhole(response, request.maxBytes);
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (attempt >= retry.maxAttempts) {
@@ -123,6 +134,41 @@ export async function sendWithRetries(
     await response.body?.cancel().catch(() => {});
     await retry.sleep(wait, signal);
   }
+}
+
+/**
+ * `response` with its body read into memory, up to `maxBytes` and one byte more (the rest is
+ * not read: memory stays bounded, and the reader sees it was too large). A declared length over
+ * `maxBytes` is kept, with no body. A failure to read rejects.
+ */
+async function readWhole(response: Response, maxBytes: number): Promise<Response> {
+  const init = {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  };
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (!response.body || declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    return new Response(null, init);
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size <= maxBytes) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value.subarray(0, maxBytes + 1 - size));
+    size += value.byteLength;
+  }
+  if (size > maxBytes) await reader.cancel().catch(() => undefined);
+  const bytes = new Uint8Array(Math.min(size, maxBytes + 1));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new Response(bytes.byteLength === 0 ? null : bytes, init);
 }
 
 /** The wait before the next attempt after `response`, or undefined when it must not be retried. */

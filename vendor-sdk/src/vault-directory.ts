@@ -180,6 +180,7 @@ export class VaultDirectory {
       url,
       method: 'GET',
       headers: { accept: 'application/json' },
+      maxBytes: MAX_DOCUMENT_BYTES,
     });
     if (response.status !== 200)
       throw await errorFromResponse(response, undefined, this.#deps.clock());

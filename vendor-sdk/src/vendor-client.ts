@@ -41,7 +41,7 @@ import type { RetryOptions, SenderDeps } from './retrying-sender.ts';
 import { retrySettings, sendWithRetries } from './retrying-sender.ts';
 import type { TrustPolicy } from './trust.ts';
 import { canBeTrusted, isTrustedIssuer, isVendorId, soleTrustedIssuer } from './trust.ts';
-import { errorFromResponse, readBody, requestIdOf } from './vault-answers.ts';
+import { errorFromResponse, MAX_ANSWER_BYTES, readBody, requestIdOf } from './vault-answers.ts';
 import { VaultDirectory } from './vault-directory.ts';
 import { verifyWebkey } from './verify-webkey.ts';
 import {
@@ -374,6 +374,7 @@ export class VendorClient {
           deposit,
           ...(await this.#authentication(signingKey, metadata.issuer)),
         }),
+      maxBytes: MAX_ANSWER_BYTES,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     if (response.status !== 201)
@@ -409,6 +410,7 @@ export class VendorClient {
             ...(await this.#authentication(signingKey, metadata.issuer)),
           }),
         ),
+      maxBytes: MAX_ANSWER_BYTES,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     if (response.status !== 200)
@@ -491,6 +493,7 @@ export class VendorClient {
         });
         return JSON.stringify(body);
       },
+      maxBytes: MAX_ANSWER_BYTES,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   }
