@@ -71,6 +71,33 @@ describe('local verification of web keys', () => {
     expect(vault.redemptions).toEqual([]);
   });
 
+  it.each([
+    ['an item outside the grammar', { scope: ['../../etc'] }, /scope\.0: not a record path/],
+    ['a path in another spelling', { scope: ['PROFILE'] }, /scope\.0: not a record path/],
+    ['a repeated item', { scope: ['profile', 'profile'] }, /scope: scope items must be unique/],
+    [
+      'two age claims',
+      { scope: ['profile.age_over_18', 'profile.age_over_21'] },
+      /scope: at most one/,
+    ],
+    ['an empty purpose', { purpose: '' }, /purpose/],
+    ['an untrimmed purpose', { purpose: ' Delivery ' }, /purpose: no leading or trailing/],
+    ['a purpose over 200 characters', { purpose: 'x'.repeat(201) }, /purpose/],
+  ])(
+    'refuses a key whose claims break the ranges of protocol 5.1 (%s), sending nothing',
+    async (_, claims, detail) => {
+      const { vault, client } = await harness();
+      const { key } = await vault.issueWebkey({ claims });
+      const error = await client.redeem(key).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WebkeyInvalidError);
+      expect(error).toMatchObject({
+        code: 'webkey_invalid',
+        detail: expect.stringMatching(detail),
+      });
+      expect(vault.redemptions).toEqual([]);
+    },
+  );
+
   it('refuses text that is neither a key nor a short code, sending nothing', async () => {
     const { client, fetches } = await harness();
     for (const text of ['hello', 'https://example.com/?q=1', 'a.b.c', '7KQ2-M9XD-4TRU']) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseScopeItem } from './scopes.ts';
 
 /**
  * The federated protocol's wire shapes: JWT types, vault discovery, vendor metadata, redemption.
@@ -30,15 +31,42 @@ export const MAX_GRANT_DAYS = 365;
 /** Limits on the number of uses of one web key. */
 export const WEBKEY_USES = { default: 1, max: 100 } as const;
 
-/** The claims of a web key. It carries no personal data and no stable customer identifier. */
+/**
+ * A key's scope (protocol 5.1 to 5.3): 1 to 32 unique items of the scope grammar, each at most
+ * 64 characters, with at most one age claim (two thresholds together would disclose the age).
+ */
+const scopeClaimSchema = z
+  .array(
+    z
+      .string()
+      .max(64)
+      .refine((item) => parseScopeItem(item) !== undefined, 'not a record path or derived claim'),
+  )
+  .min(1)
+  .max(32)
+  .refine((scope) => new Set(scope).size === scope.length, 'scope items must be unique')
+  .refine(
+    (scope) => scope.filter((item) => parseScopeItem(item)?.kind === 'age_over').length <= 1,
+    'at most one profile.age_over_N',
+  );
+
+/**
+ * The claims of a web key, with the types and ranges of protocol 5.1 (which 5.7 step 4 has a
+ * vendor check before redeeming). It carries no personal data and no stable customer identifier.
+ */
 export const webkeyClaimsSchema = z.object({
   iss: z.string().url(),
   aud: z.string().url().optional(),
   jti: z.string().min(16).max(64),
   iat: z.number().int(),
   exp: z.number().int(),
-  scope: z.array(z.string()).min(1).max(32),
-  purpose: z.string().max(200),
+  scope: scopeClaimSchema,
+  /** In the customer's words, trimmed (as the vault stores it): 1 to 200 characters. */
+  purpose: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine((purpose) => purpose.trim() === purpose, 'no leading or trailing whitespace'),
   uses: z.number().int().min(1).max(WEBKEY_USES.max),
   /** Present when redeeming grants standing re-reads for this many days. */
   grant_days: z.number().int().min(1).max(MAX_GRANT_DAYS).optional(),
