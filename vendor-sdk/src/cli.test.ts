@@ -58,7 +58,7 @@ describe('webkey-pos', () => {
     expect(await main(['redeem', key], env, io)).toBe(0);
     expect(JSON.parse(out.stdout)).toEqual({
       issuer: vault.issuer,
-      subject: expect.stringMatching(/^sub_/),
+      subject: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       purpose: 'Checkout',
       fields: { 'address.home': HOME },
       claims: { 'profile.age_over_18': true },

@@ -28,7 +28,7 @@ describe('VendorClient.redeem with a web key', () => {
     expect(redemption.keyId).toBe(jti);
     expect(redemption.issuer).toBe(vault.issuer);
     expect(redemption.purpose).toBe('Delivery');
-    expect(redemption.subject).toMatch(/^sub_/);
+    expect(redemption.subject).toMatch(/^[A-Za-z0-9_-]{43}$/); // protocol 10
     expect(redemption.requestId).toMatch(/^req_/);
     const home = redemption.field('address.home');
     expectTypeOf(home).toEqualTypeOf<

@@ -57,7 +57,7 @@ export interface ReferenceState {
   usesLeft: Map<string, number>;
   revoked: Set<string>;
   seenAssertionIds: Set<string>;
-  /** Final answers by Idempotency-Key, with the request they answered. */
+  /** Successful answers by Idempotency-Key, with the request they answered. */
   idempotent: Map<string, { fingerprint: string; answer: ScriptedAnswer }>;
   nextId: () => string;
 }
@@ -65,7 +65,8 @@ export interface ReferenceState {
 /**
  * Redeems like a vault: checks the request and the vendor's assertion, resolves the key (JWS or
  * short code), refuses expired, other-vendor, used-up, revoked and unknown keys alike
- * (`webkey_refused`), replays answers per Idempotency-Key, and grants the scope.
+ * (`webkey_refused`), replays successful answers per Idempotency-Key (refusals and errors are
+ * not remembered: a retry gets a fresh decision, protocol 9), and grants the scope.
  *
  * @example
  * vault.script((request, actions) => actions.redeem(request));
@@ -85,7 +86,7 @@ export async function referenceRedemption(
     return replay.fingerprint === fingerprint ? replay.answer : problem('idempotency_key_reused');
   }
   const answer = await redeemKey(state, parsed.data, vendorId);
-  if (request.idempotencyKey) {
+  if (request.idempotencyKey && 'status' in answer && answer.status === 200) {
     state.idempotent.set(request.idempotencyKey, { fingerprint, answer });
   }
   return answer;
@@ -188,12 +189,14 @@ async function authenticate(state: ReferenceState, assertion: string): Promise<s
 }
 
 /**
- * A stable per-vendor customer id, unlinkable across vendors.
+ * A stable per-vendor customer id, unlinkable across vendors, of the form a vault sends
+ * (protocol 10): 43 base64url characters, the encoding of 32 bytes. The test vault has one
+ * customer, so the bytes are a SHA-256 of the issuer and vendor id (a real vault keys an HMAC
+ * with the customer's data key).
  *
  * @example
- * pairwiseSubject('https://vault.example', 'https://shop.example/v.json') // 'sub_...'
+ * pairwiseSubject('https://vault.example', 'https://shop.example/v.json') // 'Jm1x…' (43 characters)
  */
 export function pairwiseSubject(issuer: string, vendorId: string): string {
-  const digest = createHash('sha256').update(`${issuer}\n${vendorId}`).digest('base64url');
-  return `sub_${digest.slice(0, 22)}`;
+  return createHash('sha256').update(`${issuer}\n${vendorId}`).digest('base64url');
 }
