@@ -1,8 +1,12 @@
+import { VAULT_METADATA_PATH } from '@webkey/protocol';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { VaultResponseError } from './errors.ts';
 import { harness } from './test-support.ts';
 import { MAX_ANSWER_BYTES, MAX_DOCUMENT_BYTES } from './vault-answers.ts';
 import { DIRECTORY_CACHE_MS, discoveryUrl, JWKS_REFRESH_COOLDOWN_MS } from './vault-directory.ts';
+import { VendorClient } from './vendor-client.ts';
+import { generateVendorKeyPair } from './vendor-keys.ts';
 
 describe('vault discovery', () => {
   it('builds the well-known URL from the issuer', () => {
@@ -32,18 +36,86 @@ describe('vault discovery', () => {
     expect(vault.requests.filter((r) => r.startsWith('GET /jwks'))).toHaveLength(2);
   });
 
-  it('refetches the key set for an unknown kid after the cooldown, not before', async () => {
+  it('refetches the key set for an unknown kid, past HTTP caches, then not again within the cooldown', async () => {
     let now = Date.parse('2026-05-01T12:00:00Z');
     const clock = () => new Date(now);
+    const keySetHeaders: Record<string, string>[] = [];
     const { vault, makeClient } = await harness({ clock });
-    const client = makeClient({ clock });
+    const client = makeClient({
+      clock,
+      fetch: (url, init) => {
+        if (url.includes('/jwks')) keySetHeaders.push(init.headers as Record<string, string>);
+        return fetch(url, init);
+      },
+    });
     await client.redeem((await vault.issueWebkey()).key);
     const rotated = await vault.issueWebkey({ header: { kid: 'rotated-key' } });
     await expect(client.redeem(rotated.key)).rejects.toThrow(/failed verification/);
-    expect(vault.requests.filter((r) => r.startsWith('GET /jwks'))).toHaveLength(1);
-    now += 31_000;
     await expect(client.redeem(rotated.key)).rejects.toThrow(/failed verification/);
-    expect(vault.requests.filter((r) => r.startsWith('GET /jwks'))).toHaveLength(2);
+    expect(keySetHeaders.map((h) => h['cache-control'])).toEqual([undefined, 'no-cache']);
+    now += 29_000;
+    await expect(client.redeem(rotated.key)).rejects.toThrow(/failed verification/);
+    expect(keySetHeaders).toHaveLength(2);
+    now += 2_000;
+    await expect(client.redeem(rotated.key)).rejects.toThrow(/failed verification/);
+    expect(keySetHeaders).toHaveLength(3);
+  });
+
+  it('verifies a key signed with a new kid just after a routine key-set fetch (rotation, protocol 4)', async () => {
+    const now = new Date('2026-11-23T18:00:00Z');
+    const issuer = 'https://vault.example';
+    const signingKey = async () => {
+      const pair = await generateKeyPair('ES256', { extractable: true });
+      const jwk = await exportJWK(pair.publicKey);
+      const kid = `sig_${(await calculateJwkThumbprint(jwk)).slice(0, 22)}`;
+      return { privateKey: pair.privateKey, kid, jwk: { ...jwk, kid, alg: 'ES256', use: 'sig' } };
+    };
+    const [oldKey, newKey] = [await signingKey(), await signingKey()];
+    let published = [oldKey.jwk];
+    const keySetFetches: string[] = [];
+    const fetch = async (url: string) => {
+      if (url.endsWith(VAULT_METADATA_PATH)) {
+        return Response.json({
+          issuer,
+          jwks_uri: `${issuer}/.well-known/jwks.json`,
+          redemption_endpoint: `${issuer}/vendor/v1/redeem`,
+          scopes_supported: [],
+          claims_supported: [],
+          webkey_signing_alg_values_supported: ['ES256'],
+          token_endpoint_auth_methods_supported: ['private_key_jwt'],
+          token_endpoint_auth_signing_alg_values_supported: ['ES256'],
+          short_code_symbols: 12,
+          webkey_max_lifetime_seconds: 86400,
+        });
+      }
+      if (url.endsWith('/jwks.json')) {
+        keySetFetches.push(url);
+        return Response.json({ keys: published });
+      }
+      return new Response(null, { status: 503 }); // the redemption: not what this test is about
+    };
+    const sign = (key: typeof oldKey) =>
+      new SignJWT({ scope: ['profile'], purpose: 'x', uses: 1, jti: `wk_${'a'.repeat(22)}` })
+        .setProtectedHeader({ alg: 'ES256', typ: 'webkey+jwt', kid: key.kid })
+        .setIssuer(issuer)
+        .setIssuedAt(Math.floor(now.getTime() / 1000))
+        .setExpirationTime(Math.floor(now.getTime() / 1000) + 600)
+        .sign(key.privateKey);
+    const { privateJwk } = await generateVendorKeyPair();
+    const client = new VendorClient({
+      clientId: 'https://shop.example/webkey-vendor.json',
+      privateKey: privateJwk,
+      trust: { issuers: [issuer] },
+      fetch,
+      clock: () => now,
+      retry: { maxAttempts: 1 },
+    });
+    // A routine fetch fills the cache; at once the vault rotates (there is no pre-publication).
+    await expect(client.redeem(await sign(oldKey))).rejects.toBeInstanceOf(VaultResponseError);
+    published = [newKey.jwk, oldKey.jwk];
+    // Verified after one refetch, and sent (the 503 proves it left): not refused as forged.
+    await expect(client.redeem(await sign(newKey))).rejects.toBeInstanceOf(VaultResponseError);
+    expect(keySetFetches).toHaveLength(2);
   });
 
   it.each([

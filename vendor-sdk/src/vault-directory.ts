@@ -96,8 +96,12 @@ export class VaultDirectory {
   /** Fetches under way, per issuer: concurrent calls share one instead of each fetching. */
   readonly #metadataFetches = new Map<string, Promise<VaultMetadata>>();
   readonly #keyFetches = new Map<string, Promise<JWTVerifyGetKey>>();
-  /** When each issuer's key set was last fetched or tried, failures included (the cooldown). */
-  readonly #keysTriedAt = new Map<string, number>();
+  /**
+   * When each issuer's key set was last refetched for an unknown `kid`, failures included (the
+   * cooldown). Routine fetches (an empty or expired cache) do not count: a key signed with a
+   * new `kid` just after one must still get its refetch.
+   */
+  readonly #refetchedAt = new Map<string, number>();
 
   constructor(deps: SenderDeps) {
     this.#deps = deps;
@@ -155,18 +159,26 @@ export class VaultDirectory {
       } catch (error) {
         // Once per cooldown, whoever asks and however the last try ended: anyone can send a
         // webhook naming a made-up kid, and each must not cost the vault (and us) a fetch.
-        const triedAt = this.#keysTriedAt.get(metadata.issuer) ?? Number.NEGATIVE_INFINITY;
+        const triedAt = this.#refetchedAt.get(metadata.issuer) ?? Number.NEGATIVE_INFINITY;
         const stale = this.#now() - triedAt >= JWKS_REFRESH_COOLDOWN_MS;
         if (!(error instanceof errors.JWKSNoMatchingKey) || !stale) throw error;
-        return (await this.#fetchKeys(metadata, signal))(header, token);
+        this.#refetchedAt.set(metadata.issuer, this.#now());
+        // Past any HTTP cache (protocol 4): a cached copy is the one that lacks the kid.
+        return (await this.#fetchKeys(metadata, signal, { 'cache-control': 'no-cache' }))(
+          header,
+          token,
+        );
       }
     };
   }
 
-  #fetchKeys(metadata: VaultMetadata, signal?: AbortSignal): Promise<JWTVerifyGetKey> {
+  #fetchKeys(
+    metadata: VaultMetadata,
+    signal?: AbortSignal,
+    headers: Record<string, string> = {},
+  ): Promise<JWTVerifyGetKey> {
     const fetching = shared(this.#keyFetches, metadata.issuer, async () => {
-      this.#keysTriedAt.set(metadata.issuer, this.#now());
-      const response = await this.#get(metadata.jwks_uri);
+      const response = await this.#get(metadata.jwks_uri, headers);
       const jwks = await readBody(response, jwksSchema, 'key set', MAX_DOCUMENT_BYTES);
       const keySet = createLocalJWKSet(jwks);
       this.#keys.set(metadata.issuer, { value: keySet, fetchedAt: this.#now() });
@@ -175,11 +187,11 @@ export class VaultDirectory {
     return untilAborted(fetching, signal);
   }
 
-  async #get(url: string): Promise<Response> {
+  async #get(url: string, headers: Record<string, string> = {}): Promise<Response> {
     const response = await sendWithRetries(this.#deps, {
       url,
       method: 'GET',
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', ...headers },
       maxBytes: MAX_DOCUMENT_BYTES,
     });
     if (response.status !== 200)
