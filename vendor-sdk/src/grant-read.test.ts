@@ -1,7 +1,7 @@
 import type { GrantReadResponse } from '@webkey/protocol';
 import { VAULT_METADATA_PATH } from '@webkey/protocol';
 import { describe, expect, it } from 'vitest';
-import { VaultResponseError } from './errors.ts';
+import { InvalidRequestError, VaultResponseError } from './errors.ts';
 import { HOME } from './test-support.ts';
 import { VendorClient } from './vendor-client.ts';
 import { generateVendorKeyPair } from './vendor-keys.ts';
@@ -123,5 +123,22 @@ describe('client.grants.read', () => {
     const client = await clientOf(answer());
     const read = await client.grants.read('grt_1', { scope: ['address.home'] });
     expect(read.scope).toEqual(['address.home']);
+  });
+
+  it('refuses a grant id no vault issues as InvalidRequestError, not a raw ZodError', async () => {
+    const client = await clientOf(answer());
+    for (const grantId of ['g'.repeat(65), '', 42 as unknown as string]) {
+      const error = await client.grants.read(grantId).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({ code: 'invalid_request', issues: [{ pointer: '/grant' }] });
+      const deposit = await client.records
+        .deposit(grantId, {
+          kind: 'receipt',
+          ref: 'INV-1',
+          content: { title: 'Exam', issuedOn: '2026-11-23' },
+        })
+        .catch((e: unknown) => e);
+      expect(deposit).toBeInstanceOf(InvalidRequestError);
+    }
   });
 });

@@ -323,6 +323,7 @@ export class VendorClient {
     record: { kind: DepositKind; ref: string; content: DepositContent },
     options: { issuer?: string; signal?: AbortSignal },
   ): Promise<DepositResponse> {
+    checkGrantId(grantId);
     const issuer = options.issuer ?? soleTrustedIssuer(this.#trust);
     if (issuer === undefined) {
       throw new InvalidRequestError(
@@ -383,6 +384,7 @@ export class VendorClient {
   }
 
   async #readGrant(grantId: string, options: GrantReadOptions): Promise<GrantRead> {
+    checkGrantId(grantId);
     const issuer = options.issuer ?? soleTrustedIssuer(this.#trust);
     if (issuer === undefined) {
       throw new InvalidRequestError(
@@ -571,6 +573,17 @@ export class VendorClient {
     if (answer.grant?.writes?.some((kind) => !writable.has(kind))) {
       throw refuse('The vault allowed deposits of kinds the key does not grant.');
     }
+  }
+}
+
+/** A grant id the vault could take (protocol 8.6), else InvalidRequestError before any request. */
+function checkGrantId(grantId: unknown): void {
+  const checked = grantReadRequestSchema.shape.grant.safeParse(grantId);
+  if (!checked.success) {
+    throw new InvalidRequestError('The grant id is not one a vault issues (1 to 64 characters).', {
+      code: 'invalid_request',
+      issues: checked.error.issues.map((issue) => ({ pointer: '/grant', message: issue.message })),
+    });
   }
 }
 
