@@ -2,7 +2,7 @@ import type { GrantReadResponse } from '@webkey/protocol';
 import { VAULT_METADATA_PATH } from '@webkey/protocol';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError, VaultResponseError } from './errors.ts';
-import { HOME } from './test-support.ts';
+import { discoveryDocument, HOME } from './test-support.ts';
 import { VendorClient } from './vendor-client.ts';
 import { generateVendorKeyPair } from './vendor-keys.ts';
 
@@ -33,19 +33,9 @@ async function clientOf(body: GrantReadResponse): Promise<VendorClient> {
     if (url !== `${ISSUER}${VAULT_METADATA_PATH}`) {
       return Response.json(body, { headers: { 'x-request-id': 'req_1' } });
     }
-    return Response.json({
-      issuer: ISSUER,
-      jwks_uri: `${ISSUER}/.well-known/jwks.json`,
-      redemption_endpoint: `${ISSUER}/vendor/v1/redeem`,
-      grant_read_endpoint: `${ISSUER}/vendor/v1/grants/read`,
-      scopes_supported: [],
-      claims_supported: [],
-      webkey_signing_alg_values_supported: ['ES256'],
-      token_endpoint_auth_methods_supported: ['private_key_jwt'],
-      token_endpoint_auth_signing_alg_values_supported: ['ES256'],
-      short_code_symbols: 12,
-      webkey_max_lifetime_seconds: 86400,
-    });
+    return Response.json(
+      discoveryDocument(ISSUER, { grant_read_endpoint: `${ISSUER}/vendor/v1/grants/read` }),
+    );
   };
   const { privateJwk } = await generateVendorKeyPair();
   return new VendorClient({

@@ -1,3 +1,4 @@
+import type { VaultMetadata } from '@webkey/protocol';
 import { onTestFinished } from 'vitest';
 import type { TestVault, TestVaultOptions } from './testing/index.ts';
 import { startTestVault, testVendor } from './testing/index.ts';
@@ -51,6 +52,31 @@ export async function harness(
       ...overrides,
     });
   return { vendor, vault, client: makeClient(), fetches, sleeps, makeClient };
+}
+
+/**
+ * A vault's discovery document at `issuer`, for tests that answer fetches by hand.
+ *
+ * @example
+ * if (url.endsWith(VAULT_METADATA_PATH)) return Response.json(discoveryDocument(issuer));
+ */
+export function discoveryDocument(
+  issuer: string,
+  extra: Partial<VaultMetadata> = {},
+): VaultMetadata {
+  return {
+    issuer,
+    jwks_uri: `${issuer}/.well-known/jwks.json`,
+    redemption_endpoint: `${issuer}/vendor/v1/redeem`,
+    scopes_supported: [],
+    claims_supported: [],
+    webkey_signing_alg_values_supported: ['ES256'],
+    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['ES256'],
+    short_code_symbols: 12,
+    webkey_max_lifetime_seconds: 86400,
+    ...extra,
+  };
 }
 
 /** A valid home address record. */

@@ -2,7 +2,7 @@ import { VAULT_METADATA_PATH } from '@webkey/protocol';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { VaultResponseError } from './errors.ts';
-import { harness } from './test-support.ts';
+import { discoveryDocument, harness } from './test-support.ts';
 import { MAX_ANSWER_BYTES, MAX_DOCUMENT_BYTES } from './vault-answers.ts';
 import { DIRECTORY_CACHE_MS, discoveryUrl, JWKS_REFRESH_COOLDOWN_MS } from './vault-directory.ts';
 import { VendorClient } from './vendor-client.ts';
@@ -75,18 +75,7 @@ describe('vault discovery', () => {
     const keySetFetches: string[] = [];
     const fetch = async (url: string) => {
       if (url.endsWith(VAULT_METADATA_PATH)) {
-        return Response.json({
-          issuer,
-          jwks_uri: `${issuer}/.well-known/jwks.json`,
-          redemption_endpoint: `${issuer}/vendor/v1/redeem`,
-          scopes_supported: [],
-          claims_supported: [],
-          webkey_signing_alg_values_supported: ['ES256'],
-          token_endpoint_auth_methods_supported: ['private_key_jwt'],
-          token_endpoint_auth_signing_alg_values_supported: ['ES256'],
-          short_code_symbols: 12,
-          webkey_max_lifetime_seconds: 86400,
-        });
+        return Response.json(discoveryDocument(issuer));
       }
       if (url.endsWith('/jwks.json')) {
         keySetFetches.push(url);

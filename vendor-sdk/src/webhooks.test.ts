@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WebhookVerificationError, WebkeyError } from './errors.ts';
+import { discoveryDocument } from './test-support.ts';
 import { VendorClient } from './vendor-client.ts';
 import { generateVendorKeyPair } from './vendor-keys.ts';
 import { createTestWebhook, sightings } from './webhooks.ts';
@@ -183,18 +184,7 @@ describe('client.webhooks.verify', () => {
       // Discovery answers; the key set is down.
       fetch: async (url) =>
         url.endsWith('/.well-known/webkey-vault')
-          ? Response.json({
-              issuer: 'https://vault.test',
-              jwks_uri: 'https://vault.test/.well-known/jwks.json',
-              redemption_endpoint: 'https://vault.test/vendor/v1/redeem',
-              scopes_supported: [],
-              claims_supported: [],
-              webkey_signing_alg_values_supported: ['ES256'],
-              token_endpoint_auth_methods_supported: ['private_key_jwt'],
-              token_endpoint_auth_signing_alg_values_supported: ['ES256'],
-              short_code_symbols: 12,
-              webkey_max_lifetime_seconds: 86400,
-            })
+          ? Response.json(discoveryDocument('https://vault.test'))
           : new Response('down', { status: 503 }),
       retry: { sleep: async () => {} },
     });
