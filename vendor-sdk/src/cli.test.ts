@@ -156,7 +156,8 @@ describe('webkey-pos', () => {
   it('refuses a key file that is JSON but no private key before any request, exit 2', async () => {
     const { env, vendor, fetches } = await setup();
     const { d: _secret, ...publicHalf } = vendor.privateJwk as Record<string, unknown>;
-    const cases = [publicHalf, { kty: 'RSA', d: 'x' }, ['not', 'a', 'key'], null];
+    const garbled = { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'BBBB', d: 'CCCC' };
+    const cases = [publicHalf, { kty: 'RSA', d: 'x' }, garbled, ['not', 'a', 'key'], null];
     for (const content of cases) {
       const file = join(await tempDir(), 'key.json');
       await writeFile(file, JSON.stringify(content));

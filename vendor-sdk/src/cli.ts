@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { checkVendorPrivateKey } from './client-assertion.ts';
+import { loadSigningKey, type VendorPrivateKey } from './client-assertion.ts';
 import type { FetchLike } from './deps.ts';
 import { WebkeyError } from './errors.ts';
 import { escapeUnsafeCharacters, quote } from './quote.ts';
@@ -141,8 +141,9 @@ async function redeem(
     );
   }
   try {
-    // Before any request: a public key or another JSON file would fail only after the network.
-    checkVendorPrivateKey(privateKey);
+    // Imported before any request: a public key, another JSON file or a key whose numbers are
+    // not a key would fail only after the network.
+    await loadSigningKey(privateKey as VendorPrivateKey);
   } catch (error) {
     throw new UsageError(
       `WEBKEY_POS_KEY_FILE: ${config.WEBKEY_POS_KEY_FILE} holds no usable private key (${(error as Error).message})`,

@@ -120,6 +120,14 @@ describe('new VendorClient', () => {
     expect(make('key')).toThrow(TypeError);
   });
 
+  it('fails redeem() before any request when the private key does not import', async () => {
+    const { vault, makeClient, fetches } = await harness();
+    const garbled = { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'BBBB', d: 'CCCC' };
+    const client = makeClient({ privateKey: garbled });
+    await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toThrow();
+    expect(fetches).toEqual([]);
+  });
+
   it('refuses a client id a vault would refuse: not https (but on this machine), not normal, with fragment or credentials', async () => {
     const { vendor } = await harness();
     const make = (clientId: string) => () =>

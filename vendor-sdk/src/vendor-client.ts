@@ -244,6 +244,8 @@ export class VendorClient {
     const issuer = this.#issuerFor(parsed, options.issuer);
     // Trust first: an attacker's QR code must not make us fetch its URLs.
     if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+    // A key that does not import fails here, before any request.
+    await this.#signingKey;
     const metadata = await this.#directory.metadata(issuer, options.signal);
     const getKey = this.#directory.keyResolver(metadata, options.signal);
 
