@@ -23,7 +23,8 @@ export function grantedScopeFaults(
   granted: Pick<GrantReadResponse, 'fields' | 'claims' | 'missing'>,
   scope: readonly string[],
 ): string[] {
-  // Keys are the vault's text, quoted in faults. A Map, not an object: a key such as "__proto__" or "toString" must not look like a member.
+  // Keys are the vault's text, quoted in faults. A Map, not an object: a key such as
+  // "__proto__" or "toString" must not look like a member.
   const items = new Map(scope.map((text) => [text, parseScopeItem(text)]));
   const faults: string[] = [];
   for (const [key, field] of Object.entries(granted.fields)) {

@@ -102,7 +102,6 @@ export async function sendWithRetries(
     const body = request.body === undefined ? undefined : await request.body();
     let response: Response;
     try {
-      const thisAttempt = attemptSignal(signal, retry.attemptTimeoutMs);
       response = await deps.fetch(request.url, {
         method: request.method,
         headers: request.headers ?? {},
@@ -110,7 +109,7 @@ export async function sendWithRetries(
         // The vault names its endpoints exactly in discovery; a redirect is an anomaly to
         // report, not to follow with a client assertion in the body.
         redirect: 'manual',
-        signal: thisAttempt,
+        signal: attemptSignal(signal, retry.attemptTimeoutMs),
       });
       // A success is read whole within the attempt (and its timeout): one whose body is cut off
       // (the connection dropped, the attempt timed out) is no answer, and is retried like one.
