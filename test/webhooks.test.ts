@@ -55,6 +55,8 @@ describe('fresh data pushed to the dealer', () => {
       issuer: vault.url,
       grantId,
       paths: ['address.home'],
+      // Whom it is for: a vendor may name another vendor's endpoint as its webhook.
+      vendor: dealer.client.clientId,
     });
     // Thin: no personal data in the notification.
     expect(JSON.stringify(event)).not.toContain('Right Road');

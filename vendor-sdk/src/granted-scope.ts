@@ -2,12 +2,10 @@ import type { GrantReadResponse } from '@webkey/protocol';
 import { parseRecordPath, parseScopeItem } from '@webkey/protocol';
 import { quote } from './quote.ts';
 
-/**
- * Whether what a vault granted fits the scope it was granted under (protocol 8.4): a vendor never
- * receives an item outside the key's scope, so a faulty vault must not be able to push data the
- * vendor must not hold, not even under a claim's name (the whole profile as
- * `fields['profile.age_over_21']`).
- */
+// Whether what a vault granted fits the scope it was granted under (protocol 8.4): a vendor never
+// receives an item outside the key's scope, so a faulty vault must not be able to push data the
+// vendor must not hold, not even under a claim's name (the whole profile as
+// `fields['profile.age_over_21']`).
 
 /**
  * What is wrong with `granted` under `scope`, one line per fault; empty when it fits. Every

@@ -280,6 +280,7 @@ export class VendorClient {
     options: { jwks?: JSONWebKeySet; toleranceSeconds?: number },
   ): Promise<WebhookEvent> {
     return verifyWebhookSignature(rawBody, headers, {
+      vendorId: this.clientId,
       now: this.#deps.clock(),
       ...(options.toleranceSeconds === undefined
         ? {}

@@ -109,6 +109,22 @@ describe('client.webhooks.verify', () => {
     ).rejects.toBeInstanceOf(WebhookVerificationError);
   });
 
+  it('refuses an event for another vendor, and takes one that names no vendor (older vaults)', async () => {
+    const elsewhere = await createTestWebhook({ vendor: 'https://other-shop.example/vendor.json' });
+    await expect(
+      (await client()).webhooks.verify(elsewhere.body, elsewhere.headers, { jwks: elsewhere.jwks }),
+    ).rejects.toThrow(/another vendor/);
+    const mine = await createTestWebhook({ vendor: 'https://shop.example/webkey-vendor.json' });
+    expect(
+      (await (await client()).webhooks.verify(mine.body, mine.headers, { jwks: mine.jwks })).vendor,
+    ).toBe('https://shop.example/webkey-vendor.json');
+    const older = await createTestWebhook();
+    expect(older.event.vendor).toBeUndefined();
+    await expect(
+      (await client()).webhooks.verify(older.body, older.headers, { jwks: older.jwks }),
+    ).resolves.toMatchObject({ id: older.event.id });
+  });
+
   it('refuses a signature by another key', async () => {
     const genuine = await createTestWebhook();
     const other = await createTestWebhook();

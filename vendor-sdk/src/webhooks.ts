@@ -34,6 +34,8 @@ function refuse(message: string): WebhookVerificationError {
 
 /** What {@link verifyWebhookSignature} needs from its caller. */
 export interface WebhookCheck {
+  /** This vendor's id: an event for another vendor is refused. */
+  vendorId: string;
   /** Resolves the vault's key for an issuer and key id; refuses untrusted issuers. */
   keyFor(issuer: string, kid: string): Promise<CryptoKey>;
   now: Date;
@@ -110,6 +112,10 @@ export async function verifyWebhookSignature(
   }
   if (event.id !== id || event.issuer !== issuer)
     throw refuse('The webhook headers and body disagree.');
+  // A vendor may name another vendor's endpoint as its webhook: the vault's signature is genuine,
+  // but the grant is not this vendor's.
+  if (event.vendor !== undefined && event.vendor !== check.vendorId)
+    throw refuse(`The webhook is for another vendor, ${quote(event.vendor)}.`);
   return event;
 }
 

@@ -230,6 +230,11 @@ export const webhookEventSchema = z.object({
   /** Scope items whose value may have changed (paths, and claims derived from them). */
   paths: z.array(z.string()),
   occurredAt: z.string(),
+  /**
+   * The vendor id the notification is for: any vendor can name any URL as its webhook, another
+   * vendor's included. Absent from vaults before 2026-12-03.
+   */
+  vendor: z.string().optional(),
 });
 /** A webhook event. */
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;

@@ -67,7 +67,7 @@ export async function enqueueChangeNotifications(
   const now = ctx.clock().getTime();
   const grants = await scope.trx
     .selectFrom('grants')
-    .select(['id', 'scope', 'webhook_uri', 'created_at'])
+    .select(['id', 'vendor_id', 'scope', 'webhook_uri', 'created_at'])
     .where('customer_id', '=', scope.customerId)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', now)
@@ -84,6 +84,7 @@ export async function enqueueChangeNotifications(
       grantId: grant.id,
       paths,
       occurredAt: new Date(now).toISOString(),
+      vendor: grant.vendor_id,
     };
     await scope.trx
       .insertInto('webhook_outbox')
