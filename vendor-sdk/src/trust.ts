@@ -1,3 +1,5 @@
+import { isVendorIdSyntax } from '@webkey/protocol';
+
 /**
  * Which vaults a point of sale accepts keys from. Anyone can run a vault, so a key's `iss` is
  * only a claim until the trust policy accepts it: the SDK asks the policy before it sends
@@ -51,14 +53,7 @@ export function canBeTrusted(issuer: string): boolean {
  * isVendorId('ftp://shop.example/v.json') // false
  */
 export function isVendorId(text: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return false;
-  }
-  if (url.href !== text || url.hash || url.username || url.password) return false;
-  return canBeTrusted(text);
+  return isVendorIdSyntax(text, true);
 }
 
 /**

@@ -318,3 +318,28 @@ export const depositResponseSchema = z.object({
 });
 /** A deposit receipt. */
 export type DepositResponse = z.infer<typeof depositResponseSchema>;
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Whether `text` can be a vendor id: an https URL, or with `allowLoopbackHttp` plain http on
+ * this machine (a vendor under development, which a vault accepts only in development mode),
+ * written in its one normal form (`new URL(text).href === text`), with no fragment and no user
+ * or password. Vaults and the SDK read vendor ids by this one rule.
+ *
+ * @example
+ * isVendorIdSyntax('https://shop.example/webkey-vendor.json', false) // true
+ * isVendorIdSyntax('https://Shop.example/webkey-vendor.json', false) // false: not in normal form
+ * isVendorIdSyntax('http://127.0.0.1:8080/vendor.json', true) // true
+ */
+export function isVendorIdSyntax(text: string, allowLoopbackHttp: boolean): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  if (url.href !== text || url.hash || url.username || url.password) return false;
+  if (url.protocol === 'https:') return true;
+  return allowLoopbackHttp && url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+}

@@ -51,6 +51,15 @@ describe.each(TEST_ENGINES)('the refusal budget of a customer on %s', (engine) =
     return { used, fresh: await issue(), customerId: row.customer_id };
   }
 
+  /** Spends a budget bucket for this minute, as if `count` refusals had been audited. */
+  async function spend(bucket: string, count: number): Promise<void> {
+    const now = clock().getTime();
+    await vault.ctx.db
+      .insertInto('rate_limits')
+      .values({ bucket, window_start: now - (now % WINDOW_MS), count })
+      .execute();
+  }
+
   async function refusalEntries(customerId: string): Promise<number> {
     const row = await vault.ctx.db
       .selectFrom('audit_entries')
@@ -91,16 +100,11 @@ describe.each(TEST_ENGINES)('the refusal budget of a customer on %s', (engine) =
   it('spends the assertion of a refusal it does not record', async () => {
     clock.advance(WINDOW_MS);
     const { used, customerId } = await customerWithUsedKey();
-    const now = clock().getTime();
-    await vault.ctx.db
-      .insertInto('rate_limits')
-      .values({
-        bucket: `refusal-audits:customer:${customerId}:vendor:${acme.id}`,
-        window_start: now - (now % WINDOW_MS),
-        count: REFUSAL_AUDIT_LIMITS.vendor,
-      })
-      .execute();
-    const iat = Math.floor(now / 1000);
+    await spend(
+      `refusal-audits:customer:${customerId}:vendor:${acme.id}`,
+      REFUSAL_AUDIT_LIMITS.vendor,
+    );
+    const iat = Math.floor(clock().getTime() / 1000);
     const assertion = await acme.assertion(vault.url, { claims: { iat, exp: iat + 60 } });
     expectProblem(
       await acme.redeem(vault.url, { key: used.key }, { assertion }),
@@ -119,15 +123,7 @@ describe.each(TEST_ENGINES)('the refusal budget of a customer on %s', (engine) =
     clock.advance(WINDOW_MS);
     const { used, customerId } = await customerWithUsedKey();
     // As if many vendor identities had spent it this minute.
-    const now = clock().getTime();
-    await vault.ctx.db
-      .insertInto('rate_limits')
-      .values({
-        bucket: `refusal-audits:customer:${customerId}`,
-        window_start: now - (now % WINDOW_MS),
-        count: REFUSAL_AUDIT_LIMITS.customer,
-      })
-      .execute();
+    await spend(`refusal-audits:customer:${customerId}`, REFUSAL_AUDIT_LIMITS.customer);
     expectProblem(await redeem(globex, used.key), 403, 'webkey_refused');
     expect(await refusalEntries(customerId)).toBe(0);
   });

@@ -1,4 +1,4 @@
-import { type VendorMetadata, vendorMetadataSchema } from '@webkey/protocol';
+import { isVendorIdSyntax, type VendorMetadata, vendorMetadataSchema } from '@webkey/protocol';
 import type { Clock } from '../deps.ts';
 import type { JsonFetcher } from './safe-fetch.ts';
 
@@ -21,23 +21,6 @@ interface CacheEntry {
   metadata: VendorMetadata;
   fetchedAt: number;
   expiresAt: number;
-}
-
-/** Whether a string can be a vendor id: an https URL (http on loopback in development mode). */
-export function isVendorIdSyntax(text: string, devMode: boolean): boolean {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return false;
-  }
-  if (url.href !== text || url.hash || url.username || url.password) return false;
-  if (url.protocol === 'https:') return true;
-  return (
-    devMode &&
-    url.protocol === 'http:' &&
-    ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
-  );
 }
 
 function ttlFrom(cacheControl: string | undefined): number {

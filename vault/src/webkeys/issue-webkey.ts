@@ -1,6 +1,7 @@
 import {
   type IssuedWebkey,
   type IssueWebkeyRequest,
+  isVendorIdSyntax,
   parseScopeItem,
   WEBKEY_JWT_TYPE,
 } from '@webkey/protocol';
@@ -13,7 +14,6 @@ import { newId } from '../crypto/ids.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { VaultError } from '../http/vault-error.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
-import { isVendorIdSyntax } from '../vendors/vendor-registry.ts';
 import { newShortCode } from './short-codes.ts';
 import { summarizeWebkey } from './webkey-summary.ts';
 import { insertWebkey } from './webkeys.repository.ts';

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { type RedemptionResponse, WEBKEY_JWT_TYPE } from '@webkey/protocol';
+import { isVendorIdSyntax, type RedemptionResponse, WEBKEY_JWT_TYPE } from '@webkey/protocol';
 import { decodeJwt, errors as joseErrors } from 'jose';
 import { type CustomerScope, inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
@@ -16,7 +16,6 @@ import { admitCodeAttempt } from '../limits/failure-limits.ts';
 import type { VaultSigner } from '../signing/signing-keys.ts';
 import { auditRefusal } from '../vendors/audit-refusal.ts';
 import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
-import { isVendorIdSyntax } from '../vendors/vendor-registry.ts';
 import { pairwiseSubject, readGrantedData } from './granted-data.ts';
 import { hashShortCode } from './short-codes.ts';
 import { webkeyStatus } from './webkey-summary.ts';
