@@ -278,7 +278,8 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
       const entry = openEntry(rows[0]!.customer_id, dataKey, rows[0]!);
       expect(entry).toMatchObject({ reason: 'not_for_this_vendor', paths: [], purpose: null });
       expect(entry.vendor).toEqual({ id: other.id, name: new URL(other.id).host });
-      expect(JSON.stringify(entry)).not.toContain('555');
+      // Not the digits alone: the entry's hex hashes may hold them.
+      expect(JSON.stringify(entry)).not.toContain('+1 555');
     } finally {
       await other.stop();
     }
