@@ -134,8 +134,8 @@ function answerAgain(
  * expired, another vendor's grant, a kind not granted) get the one grant refusal. The signed
  * deposit's `jti` identifies it: the same signed deposit sent again (the SDK retries a lost
  * answer) gets the first answer and stores nothing, whatever became of the grant since. A
- * refusal's transaction commits with the vendor's assertion recorded, then the refusal is
- * audited; when anything else fails the caller spends the assertion (spendingAssertion).
+ * refusal's transaction commits too, with the refusal audited and the vendor's assertion
+ * recorded; when anything else fails the caller spends the assertion (spendingAssertion).
  *
  * @example
  * const receipt = await depositRecord(ctx, vendor, signedDeposit, meta);

@@ -144,9 +144,13 @@ describe.each(TEST_ENGINES)('standing grants on %s', (engine) => {
     expect(bodies[1]).toEqual(bodies[0]);
     expect(bodies[2]).toEqual(bodies[0]);
     const { entries } = await customer.expect<{
-      entries: { event: string; reason: string | null }[];
+      entries: { event: string; reason: string | null; vendor: { name: string } | null }[];
     }>('GET', '/api/v1/audit?event=grant_refused');
     expect(entries.map((e) => e.reason).sort()).toEqual(['expired', 'not_for_this_vendor']);
+    // Another vendor's grant: named by its id's host, not by what its name says.
+    expect(entries.find((e) => e.reason === 'not_for_this_vendor')?.vendor?.name).toBe(
+      new URL(stranger.id).host,
+    );
   });
 
   it('refuses a grant length over a year or under a day, storing nothing', async () => {

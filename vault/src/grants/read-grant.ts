@@ -57,15 +57,22 @@ export async function readGrant(
     const grant = (await findGrant(scope.trx, grantId)) ?? row;
     const reason = refusalReason(grant, vendor.id, now);
     if (reason) {
-      await auditRefusal(ctx, scope, vendor, {
-        event: 'grant_refused',
-        keyId: grant.webkey_id,
-        paths: JSON.parse(grant.scope),
-        purpose: grant.purpose,
-        meta,
-        reason,
-        at: now,
-      });
+      await auditRefusal(
+        ctx,
+        scope,
+        vendor,
+        {
+          event: 'grant_refused',
+          keyId: grant.webkey_id,
+          paths: JSON.parse(grant.scope),
+          purpose: grant.purpose,
+          meta,
+          reason,
+          at: now,
+        },
+        // Another vendor's grant: whatever its name says stays out of the customer's log.
+        { withVendorName: reason !== 'not_for_this_vendor' },
+      );
       return new GrantRefused(reason);
     }
     const items: string[] = JSON.parse(grant.scope);

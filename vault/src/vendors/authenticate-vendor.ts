@@ -32,6 +32,12 @@ export interface AuthenticatedVendor {
    * carries signed (a deposit) is checked against the same keys, with no second fetch to fail.
    */
   keys: JWTVerifyGetKey;
+  /**
+   * Marks the vendor's document as one that did real work (VendorRegistry.confirm), once the
+   * request succeeded: a verified signature alone is no proof, anyone can publish keys of their
+   * own.
+   */
+  confirm(): void;
 }
 
 /**
@@ -122,7 +128,6 @@ export async function authenticateVendor(
   // The same claims, now signed (verifyJwt has also checked exp, nbf, iss, sub and aud).
   const signed = claimsProblem(result.payload, ctx);
   if (signed) throw refused(signed);
-  registry.confirm(vendorId, metadata);
   const { exp, jti } = result.payload as { exp: number; jti: string };
   // Refused as a replay whatever it comes with. The work's transaction records the jti (the
   // atomic check); without this look, an assertion replayed with a request that never reaches a
@@ -137,6 +142,7 @@ export async function authenticateVendor(
     // and verification compares it with whole seconds, accepting it until ceil(exp) + skew.
     assertion: { jti, expiresAt: (Math.ceil(exp) + CLOCK_SKEW_SECONDS) * 1000 },
     keys: keySetOf(metadata),
+    confirm: () => registry.confirm(vendorId, metadata),
   };
 }
 
@@ -176,7 +182,8 @@ const insertAssertion = preparedQuery<{ vendorId: string; jti: string; expiresAt
  * error), spends its assertion all the same, so that no answer leaves it usable again (RFC 7523
  * section 3). Successful work records the assertion itself, inside the transaction that does the
  * work; a failure may have recorded it already (a refusal audited for the customer), or rolled
- * that record back with the rest.
+ * that record back with the rest. Success also confirms the vendor's document
+ * ({@link AuthenticatedVendor.confirm}).
  *
  * @example
  * return c.json(await spendingAssertion(ctx, vendor, () => redeemWebkey(ctx, ...)));
@@ -186,13 +193,16 @@ export async function spendingAssertion<T>(
   vendor: AuthenticatedVendor,
   work: () => Promise<T>,
 ): Promise<T> {
+  let result: T;
   try {
-    return await work();
+    result = await work();
   } catch (error) {
     // Already recorded (or the database failing): the work's own error is the answer.
     await recordAssertion(ctx.db, vendor).catch(() => undefined);
     throw error;
   }
+  vendor.confirm();
+  return result;
 }
 
 /**

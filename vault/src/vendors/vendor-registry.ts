@@ -52,15 +52,15 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
  * the caps must not lock them out.
  *
  * A document is needed before any signature can be checked, so a stranger's is cached too, but
- * apart: documents of vendors that authenticated ({@link confirm}) are kept in a cache of their
- * own, least recently used first out, which documents nobody has signed with cannot evict.
+ * apart: documents of vendors whose requests succeeded ({@link confirm}) are kept in a cache of
+ * their own, least recently used first out, which other documents cannot evict.
  * Otherwise 10,000 strangers' ids (one wildcard DNS name) would push a real vendor out, and
  * strangers holding the fetch caps would then lock it out.
  */
 export class VendorRegistry {
-  /** Documents of vendors that authenticated with them, in order of last use. */
+  /** Documents of vendors whose requests succeeded, in order of last use. */
   readonly #cache = new Map<string, CacheEntry>();
-  /** Documents fetched for assertions not (yet) verified with them. */
+  /** Documents of vendors with no successful request (yet). */
   readonly #unconfirmed = new Map<string, CacheEntry>();
   readonly #failures = new Map<string, { error: VendorMetadataError; until: number }>();
   readonly #inFlight = new Map<string, Promise<VendorMetadata>>();
@@ -153,12 +153,12 @@ export class VendorRegistry {
   }
 
   /**
-   * Marks a vendor's document as one an assertion verified with: it moves to the cache that
-   * strangers' documents cannot evict from.
+   * Marks a vendor's document as one a successful request was authenticated with: it moves to
+   * the cache that strangers' documents cannot evict from.
    *
    * @example
    * const metadata = await registry.get(vendorId);
-   * // ... the assertion verified with a key of metadata.jwks:
+   * // ... a request authenticated with a key of metadata.jwks succeeded:
    * registry.confirm(vendorId, metadata);
    */
   confirm(vendorId: string, metadata: VendorMetadata): void {

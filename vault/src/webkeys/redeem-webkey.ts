@@ -234,15 +234,22 @@ export async function redeemWebkey(
         // Returned, not thrown: the transaction commits, and the assertion stays spent.
         const refused = await findWebkey(scope.trx, row.id);
         const reason = refused ? (refusalReason(refused, vendor.id, now) ?? 'used_up') : 'revoked';
-        await auditRefusal(ctx, scope, vendor, {
-          event: 'key_refused',
-          keyId: row.id,
-          paths: scopeItems,
-          purpose: row.purpose,
-          meta,
-          reason,
-          at: now,
-        });
+        await auditRefusal(
+          ctx,
+          scope,
+          vendor,
+          {
+            event: 'key_refused',
+            keyId: row.id,
+            paths: scopeItems,
+            purpose: row.purpose,
+            meta,
+            reason,
+            at: now,
+          },
+          // Another vendor's key: whatever its name says stays out of the customer's log.
+          { withVendorName: reason !== 'not_for_this_vendor' },
+        );
         return new Refused(reason);
       }
       const granted = await readGrantedData(scope, vendor.id, scopeItems, ctx.clock());

@@ -488,7 +488,11 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
       for (const entry of refusals) {
         expect(entry).toMatchObject({
           outcome: 'refused',
-          vendor: { id: acme.id, name: 'Acme Optics' },
+          // Another vendor's key: named by its id's host, not by what its name says.
+          vendor: {
+            id: acme.id,
+            name: entry.keyId === bound.id ? new URL(acme.id).host : 'Acme Optics',
+          },
           paths: ['address.home'],
         });
       }
@@ -731,7 +735,7 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
   });
 
   describe('vendor authentication', () => {
-    it('confirms the document of a vendor whose assertion verified, and only then', async () => {
+    it('confirms the document of a vendor whose redemption succeeded, and only then', async () => {
       const confirm = vi.spyOn(vault.ctx.vendors, 'confirm');
       try {
         const c = await customer();
@@ -742,6 +746,10 @@ describe.each(TEST_ENGINES)('web key redemption on %s', (engine) => {
           401,
           'invalid_client',
         );
+        // A verified assertion is no proof: anyone can publish keys of their own.
+        const [header, , signature] = key.key.split('.');
+        const unknown = `${header}.${b64json({ jti: 'wk_unknown' })}.${signature}`;
+        expectProblem(await redeem(acme, { key: unknown }), 403, 'webkey_refused');
         expect(confirm).not.toHaveBeenCalled();
         await redeemed(acme, { key: key.key });
         expect(confirm).toHaveBeenCalledWith(
