@@ -234,6 +234,14 @@ describe('sightings', () => {
     expect(firstSighting('i', 'evt_1', '100', 900)).toBe(false);
   });
 
+  it('keeps a delivery seen under a small tolerance for a larger one asked with later', () => {
+    let now = 100_000;
+    const firstSighting = sightings(() => now, 10);
+    expect(firstSighting('i', 'evt_1', '100', 300)).toBe(true);
+    now = 500_000; // 400 s on: past the first tolerance, within the second
+    expect(firstSighting('i', 'evt_1', '100', 900)).toBe(false);
+  });
+
   it('stays within its capacity, forgetting the oldest first', () => {
     const firstSighting = sightings(() => 0, 2);
     for (const id of ['evt_1', 'evt_2', 'evt_3'])

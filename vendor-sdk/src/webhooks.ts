@@ -152,19 +152,21 @@ export function sightings(
   // Insertion order is arrival order. Expiries are not in that order (timestamps and
   // tolerances differ), so the sweep stops at the first live entry: an entry may outlive its
   // expiry behind a longer-lived one, never go before it.
+  // Each delivery's timestamp: its expiry follows the longest tolerance as it is when swept,
+  // not as it was when the delivery arrived.
   const seen = new Map<string, number>();
   let longestTolerance = 0;
   return (issuer, id, timestamp, toleranceSeconds) => {
     const at = now();
-    for (const [key, expires] of seen) {
-      if (expires > at) break;
+    longestTolerance = Math.max(longestTolerance, toleranceSeconds);
+    // The check passes while floor(now / 1000) - timestamp <= tolerance.
+    for (const [key, seconds] of seen) {
+      if ((seconds + longestTolerance + 1) * 1000 > at) break;
       seen.delete(key);
     }
     const key = JSON.stringify([issuer, id, timestamp]);
     if (seen.has(key)) return false;
-    longestTolerance = Math.max(longestTolerance, toleranceSeconds);
-    // The check passes while floor(now / 1000) - timestamp <= tolerance.
-    seen.set(key, (Number(timestamp) + longestTolerance + 1) * 1000);
+    seen.set(key, Number(timestamp));
     if (seen.size > capacity) seen.delete(seen.keys().next().value!);
     return true;
   };
