@@ -109,10 +109,23 @@ describe('client.grants.read', () => {
     expect(read.field('identity_document.passport')).toEqual(PASSPORT);
   });
 
-  it('accepts an answer of the signed scope', async () => {
+  it('accepts an answer of the signed scope, kept in any order', async () => {
     const client = await clientOf(answer());
     const read = await client.grants.read('grt_1', { scope: ['address.home'] });
     expect(read.scope).toEqual(['address.home']);
+    const two = await clientOf(
+      answer({
+        scope: ['address.home', 'profile.age_over_21'],
+        claims: { 'profile.age_over_21': true },
+      }),
+    );
+    const reordered = await two.grants.read('grt_1', {
+      scope: ['profile.age_over_21', 'address.home'],
+    });
+    expect(reordered.claims['profile.age_over_21']).toBe(true);
+    await expect(
+      two.grants.read('grt_1', { scope: ['address.home', 'address.home'] }),
+    ).rejects.toBeInstanceOf(VaultResponseError);
   });
 
   it('refuses a grant id no vault issues as InvalidRequestError, not a raw ZodError', async () => {

@@ -120,11 +120,20 @@ describe('new VendorClient', () => {
     expect(make('key')).toThrow(TypeError);
   });
 
-  it('fails redeem() before any request when the private key does not import', async () => {
+  it('fails redeem(), grants.read() and records.deposit() before any request when the private key does not import', async () => {
     const { vault, makeClient, fetches } = await harness();
     const garbled = { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'BBBB', d: 'CCCC' };
     const client = makeClient({ privateKey: garbled });
     await expect(client.redeem((await vault.issueWebkey()).key)).rejects.toThrow();
+    const issuer = vault.issuer;
+    await expect(client.grants.read('grt_1', { issuer })).rejects.toThrow();
+    await expect(
+      client.records.deposit(
+        'grt_1',
+        { kind: 'receipt', ref: 'R-1', content: { title: 'Exam', issuedOn: '2026-11-23' } },
+        { issuer },
+      ),
+    ).rejects.toThrow();
     expect(fetches).toEqual([]);
   });
 

@@ -350,13 +350,14 @@ export class VendorClient {
       });
     }
     if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+    // A key that does not import fails before any request.
+    const signingKey = await this.#signingKey;
     const metadata = await this.#directory.metadata(issuer, options.signal);
     if (metadata.deposit_endpoint === undefined) {
       throw new VaultResponseError('This vault does not accept deposits.', {
         code: 'unexpected_response',
       });
     }
-    const signingKey = await this.#signingKey;
     const now = this.#deps.clock();
     const deposit = await new SignJWT({ grant: grantId, ...checked.data })
       .setProtectedHeader({
@@ -396,13 +397,14 @@ export class VendorClient {
       );
     }
     if (!(await isTrustedIssuer(this.#trust, issuer))) throw new UntrustedIssuerError(issuer);
+    // A key that does not import fails before any request.
+    const signingKey = await this.#signingKey;
     const metadata = await this.#directory.metadata(issuer, options.signal);
     if (metadata.grant_read_endpoint === undefined) {
       throw new VaultResponseError('This vault does not offer standing grants.', {
         code: 'unexpected_response',
       });
     }
-    const signingKey = await this.#signingKey;
     // A re-read changes nothing but the audit log, so retrying it is safe.
     const response = await sendWithRetries(this.#deps, {
       url: metadata.grant_read_endpoint,
@@ -424,7 +426,7 @@ export class VendorClient {
     const answer = await readBody(response, grantReadResponseSchema, 'grant read answer');
     // The signed scope when the caller kept it; otherwise only the answer's own consistency.
     const scope = options.scope ?? answer.scope;
-    const faults = sameList(answer.scope, scope)
+    const faults = sameItems(answer.scope, scope)
       ? grantedScopeFaults(answer, scope)
       : ['scope: not the scope the grant was opened with'];
     if (answer.issuer !== issuer || answer.grantId !== grantId || faults.length > 0) {
@@ -592,6 +594,12 @@ function checkGrantId(grantId: unknown): void {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((item, index) => item === b[index]);
+}
+
+/** The same items, in any order: a vendor may have stored a grant's scope as a set. */
+function sameItems(a: readonly string[], b: readonly string[]): boolean {
+  const items = new Set(b);
+  return a.length === b.length && items.size === b.length && a.every((item) => items.has(item));
 }
 
 function isHttpUrl(text: string): boolean {
