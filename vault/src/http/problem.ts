@@ -61,7 +61,8 @@ export function renderError(error: unknown, c: Context<AppEnv>, logger: Logger):
   const instance = new URL(c.req.url).pathname;
   if (error instanceof VaultError && error.status < 500) {
     // Why it was refused, for the operator: the client only hears that it was. Fixed reasons
-    // and library messages (jose, SimpleWebAuthn): never values, keys or codes.
+    // and library messages (jose's; SimpleWebAuthn's may quote an origin or a spent challenge):
+    // no record values, keys or codes.
     if (error.privateDetail !== undefined) {
       logger.info('request_refused', {
         requestId,
