@@ -509,7 +509,8 @@ describe('docs/protocol.md: a vendor client written from the document alone', ()
     );
     expect(entries[0]).toMatchObject({
       keyId: issued.id,
-      vendor: { id: vendor.vendorId, name: 'Doc Optics' },
+      // Another vendor's key: the entry names this vendor by its id's host (section 13).
+      vendor: { id: vendor.vendorId, name: new URL(vendor.vendorId).host },
       outcome: 'refused',
       reason: 'not_for_this_vendor',
     });
