@@ -21,8 +21,42 @@ import { auditRefusal } from '../vendors/audit-refusal.ts';
 import { type AuthenticatedVendor, recordAssertion } from '../vendors/authenticate-vendor.ts';
 import type { DepositsTable } from './deposits.table.ts';
 
-/** The contexts deposit contents and signatures are sealed under. */
-export function depositSealContext(
+/** What a deposit's sealed parts are bound to: everything about it that never changes. */
+export type DepositBinding = Pick<
+  DepositsTable,
+  | 'id'
+  | 'customer_id'
+  | 'grant_id'
+  | 'vendor_id'
+  | 'vendor_name'
+  | 'kind'
+  | 'ref'
+  | 'version'
+  | 'received_at'
+>;
+
+/**
+ * The context a deposit's content and signed JWS are sealed under: its id, customer, and the
+ * columns shown beside it in the clear (who sent it, what it is, which version, when), so a
+ * changed column (another vendor's name on a receipt) fails to open like a changed ciphertext.
+ */
+export function depositSealContext(part: 'content' | 'signed', row: DepositBinding): string {
+  const bound = [
+    row.customer_id,
+    row.id,
+    row.grant_id,
+    row.vendor_id,
+    row.vendor_name,
+    row.kind,
+    row.ref,
+    row.version,
+    row.received_at,
+  ];
+  return `webkey:deposit-${part}:v2:${JSON.stringify(bound)}`;
+}
+
+/** The context of deposits sealed before 2026-12-03: bound to their customer and id only. */
+export function legacyDepositSealContext(
   part: 'content' | 'signed',
   customerId: string,
   id: string,
@@ -205,7 +239,7 @@ export async function depositRecord(
         meta,
         reason: version === 1 ? 'new' : `version ${version}`,
       });
-      const row: DepositsTable = {
+      const binding: DepositBinding = {
         id,
         customer_id: scope.customerId,
         grant_id: current.id,
@@ -214,20 +248,23 @@ export async function depositRecord(
         kind: claims.kind,
         ref: claims.ref,
         version,
+        received_at: now,
+      };
+      const row: DepositsTable = {
+        ...binding,
         content: seal(
           scope.dataKey,
           Buffer.from(JSON.stringify(claims.content)),
-          depositSealContext('content', scope.customerId, id),
+          depositSealContext('content', binding),
           ctx.random,
         ),
         signed: seal(
           scope.dataKey,
           Buffer.from(signed),
-          depositSealContext('signed', scope.customerId, id),
+          depositSealContext('signed', binding),
           ctx.random,
         ),
         status: 'pending',
-        received_at: now,
         decided_at: null,
         jti: claims.jti,
         signed_hash: signedHash,

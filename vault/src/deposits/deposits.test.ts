@@ -8,11 +8,13 @@ import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openEntry } from '../audit/audit-log.ts';
+import { seal } from '../crypto/aead.ts';
+import { systemRandom } from '../deps.ts';
 import { customerDataKey } from '../records/record-crypto.ts';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault } from '../testing/test-vault.ts';
 import { VendorMetadataError } from '../vendors/vendor-registry.ts';
-import { MAX_PENDING_DEPOSITS_PER_VENDOR } from './deposit-record.ts';
+import { legacyDepositSealContext, MAX_PENDING_DEPOSITS_PER_VENDOR } from './deposit-record.ts';
 
 describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
   let vault: TestVault;
@@ -212,6 +214,65 @@ describe.each(TEST_ENGINES)('deposits on %s', (engine) => {
       .where('jti', '=', jti)
       .execute();
     expect(stored).toHaveLength(1);
+  });
+
+  it("binds a deposit's columns to its sealed content: a changed sender or kind does not open", async () => {
+    const { id, customer } = await newGrant();
+    const answer = await deposit(
+      await sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, undefined, id),
+    );
+    expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    const depositId = (answer.body as { depositId: string }).depositId;
+    const inbox = () => customer.request('GET', '/api/v1/inbox');
+    expect((await inbox()).status).toBe(200);
+    const original = await vault.ctx.db
+      .selectFrom('deposits')
+      .select(['vendor_name', 'kind'])
+      .where('id', '=', depositId)
+      .executeTakeFirstOrThrow();
+    for (const change of [{ vendor_name: 'Your Bank' }, { kind: 'prescription' }]) {
+      await vault.ctx.db.updateTable('deposits').set(change).where('id', '=', depositId).execute();
+      const tampered = await inbox();
+      expect(tampered.status).toBe(500);
+      expect(JSON.stringify(tampered.body)).not.toContain(SECRET_TITLE);
+      await vault.ctx.db
+        .updateTable('deposits')
+        .set(original)
+        .where('id', '=', depositId)
+        .execute();
+      expect((await inbox()).status).toBe(200);
+    }
+  });
+
+  it('still opens deposits sealed before their columns were bound (2026-12-03)', async () => {
+    const { id, customer } = await newGrant();
+    const answer = await deposit(
+      await sign(vendor.privateKey, DEPOSIT_JWT_TYPE, vault.url, undefined, id),
+    );
+    const depositId = (answer.body as { depositId: string }).depositId;
+    const row = await vault.ctx.db
+      .selectFrom('deposits')
+      .select(['customer_id'])
+      .where('id', '=', depositId)
+      .executeTakeFirstOrThrow();
+    const dataKey = await customerDataKey(vault.ctx, vault.ctx.db, row.customer_id);
+    const legacy = seal(
+      dataKey,
+      Buffer.from(JSON.stringify({ title: 'Sealed the old way', issuedOn: '2026-11-23' })),
+      legacyDepositSealContext('content', row.customer_id, depositId),
+      systemRandom,
+    );
+    await vault.ctx.db
+      .updateTable('deposits')
+      .set({ content: legacy })
+      .where('id', '=', depositId)
+      .execute();
+    const listed = await customer.expect<{
+      deposits: { id: string; content: { title: string } }[];
+    }>('GET', '/api/v1/inbox');
+    expect(listed.deposits.find((d) => d.id === depositId)?.content.title).toBe(
+      'Sealed the old way',
+    );
   });
 
   it('answers a retry with the first answer even after the grant was revoked', async () => {

@@ -2,18 +2,28 @@ import type { DepositSummary } from '@webkey/protocol';
 import { inCustomerTransaction } from '../accounts/customer-transaction.ts';
 import { appendAudit, type RequestMeta } from '../audit/audit-log.ts';
 import type { VaultContext } from '../context.ts';
-import { open } from '../crypto/aead.ts';
+import { DecryptionError, open } from '../crypto/aead.ts';
 import { VaultError } from '../http/vault-error.ts';
 import { customerDataKey } from '../records/record-crypto.ts';
-import { depositSealContext } from './deposit-record.ts';
+import { depositSealContext, legacyDepositSealContext } from './deposit-record.ts';
 import type { DepositsTable } from './deposits.table.ts';
 
+/**
+ * A deposit's content, opened under the context that binds it to its columns; deposits sealed
+ * before that (2026-12-03) open under their old context. No fallback weakens the binding: what
+ * was sealed under the new context opens under no other.
+ */
+function openContent(row: DepositsTable, dataKey: Uint8Array): Uint8Array {
+  try {
+    return open(dataKey, row.content, depositSealContext('content', row));
+  } catch (error) {
+    if (!(error instanceof DecryptionError)) throw error;
+    return open(dataKey, row.content, legacyDepositSealContext('content', row.customer_id, row.id));
+  }
+}
+
 function summarize(row: DepositsTable, dataKey: Uint8Array): DepositSummary {
-  const content = JSON.parse(
-    Buffer.from(
-      open(dataKey, row.content, depositSealContext('content', row.customer_id, row.id)),
-    ).toString('utf8'),
-  );
+  const content = JSON.parse(Buffer.from(openContent(row, dataKey)).toString('utf8'));
   return {
     id: row.id,
     vendor: { id: row.vendor_id, name: row.vendor_name },
