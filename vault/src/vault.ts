@@ -17,6 +17,7 @@ import {
   systemClock,
   systemRandom,
 } from './deps.ts';
+import { hasGrants } from './grants/grants.repository.ts';
 import { sweepExpired } from './housekeeping.ts';
 import type { AppEnv } from './http/app-env.ts';
 import { NO_TRUSTED_PROXIES } from './http/client-address.ts';
@@ -120,7 +121,9 @@ export async function openVault(
     sessionTtlMs: config.sessionTtlSeconds * 1000,
     devMode: config.devMode,
     signer,
-    vendors: new VendorRegistry(fetchJson, clock, config.devMode),
+    vendors: new VendorRegistry(fetchJson, clock, config.devMode, (vendorId) =>
+      hasGrants(database.db, vendorId),
+    ),
     metrics: new VaultMetrics(),
     trustedProxies: config.trustedProxies ?? NO_TRUSTED_PROXIES,
     metricsAccess: metricsAccess({ token: config.metricsToken, devMode: config.devMode }),

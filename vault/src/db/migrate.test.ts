@@ -15,6 +15,7 @@ const ALL = [
   '2026-11-23T2300-deposits',
   '2026-12-01T1000-webkey-token-hash',
   '2026-12-01T1700-deposit-jti',
+  '2026-12-03T1000-grants-vendor',
 ];
 const TABLES = [
   'customers',

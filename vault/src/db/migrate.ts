@@ -8,6 +8,7 @@ import { webhooksMigration } from './migrations/2026-11-23T2200-webhooks.ts';
 import { depositsMigration } from './migrations/2026-11-23T2300-deposits.ts';
 import { webkeyTokenHashMigration } from './migrations/2026-12-01T1000-webkey-token-hash.ts';
 import { depositJtiMigration } from './migrations/2026-12-01T1700-deposit-jti.ts';
+import { grantsVendorMigration } from './migrations/2026-12-03T1000-grants-vendor.ts';
 import type { Database, Engine } from './schema.ts';
 
 /** Every migration, by timestamped name; names sort in the order they must run. */
@@ -22,6 +23,7 @@ function migrations(engine: Engine): Record<string, Migration> {
     '2026-11-23T2300-deposits': depositsMigration(engine),
     '2026-12-01T1000-webkey-token-hash': webkeyTokenHashMigration(),
     '2026-12-01T1700-deposit-jti': depositJtiMigration(),
+    '2026-12-03T1000-grants-vendor': grantsVendorMigration(),
   };
 }
 

@@ -3,6 +3,23 @@ import type { GrantsTable } from './grants.table.ts';
 
 /** Storage of standing grants. */
 
+/**
+ * Whether any customer has (or had) a grant with this vendor: a vendor with a relationship, not
+ * a stranger.
+ *
+ * @example
+ * await hasGrants(db, 'https://dealer.example/webkey-vendor.json') // true once a grant opened
+ */
+export async function hasGrants(db: Db, vendorId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('grants')
+    .select('id')
+    .where('vendor_id', '=', vendorId)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function findGrant(db: Db, id: string): Promise<GrantsTable | undefined> {
   return db.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -9,6 +9,7 @@ import { TestVendor, VaultCustomer } from '@webkey/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from '../testing/expect-problem.ts';
 import { startTestVault, TEST_ENGINES, type TestVault, testClock } from '../testing/test-vault.ts';
+import { hasGrants } from './grants.repository.ts';
 
 describe.each(TEST_ENGINES)('standing grants on %s', (engine) => {
   // Real time: the test vendors sign assertions with the real clock.
@@ -126,6 +127,12 @@ describe.each(TEST_ENGINES)('standing grants on %s', (engine) => {
       ['record_changed', 'updated'],
       ['grant_read', null],
     ]);
+  });
+
+  it('tells a vendor with a grant from a stranger (hasGrants)', async () => {
+    await customerWithGrant(1);
+    expect(await hasGrants(vault.ctx.db, dealer.id)).toBe(true);
+    expect(await hasGrants(vault.ctx.db, 'https://never-granted.example/vendor.json')).toBe(false);
   });
 
   it('refuses other vendors, unknown grants and expired grants identically', async () => {

@@ -145,4 +145,29 @@ describe('VendorRegistry', () => {
     network.releaseAll();
     await Promise.all(held);
   });
+
+  it('holds a vendor some customer has a grant with to no fetch cap, asking only when they are full', async () => {
+    const network = fakeNetwork();
+    const asked: string[] = [];
+    const related = 'https://dealer.example/vendor.json';
+    const registry = new VendorRegistry(network.fetchJson, testClock(), false, async (id) => {
+      asked.push(id);
+      return id === related;
+    });
+    await registry.get('https://calm.example/vendor.json');
+    expect(asked).toEqual([]);
+    network.hold();
+    const held = Array.from({ length: 32 }, (_, i) =>
+      registry.get(`https://slow${i}.attacker.example/v.json`),
+    );
+    await expect(registry.get('https://stranger.example/vendor.json')).rejects.toThrow(/too many/);
+    const fetching = registry.get(related);
+    const joined = registry.get(related);
+    network.releaseAll();
+    await expect(fetching).resolves.toMatchObject({ vendor_id: related });
+    await expect(joined).resolves.toMatchObject({ vendor_id: related });
+    expect(network.fetched.filter((url) => url === related)).toHaveLength(1);
+    expect(asked).toEqual(['https://stranger.example/vendor.json', related, related]);
+    await Promise.all(held);
+  });
 });

@@ -55,7 +55,8 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
  * apart: documents of vendors whose requests succeeded ({@link confirm}) are kept in a cache of
  * their own, least recently used first out, which other documents cannot evict.
  * Otherwise 10,000 strangers' ids (one wildcard DNS name) would push a real vendor out, and
- * strangers holding the fetch caps would then lock it out.
+ * strangers holding the fetch caps would then lock it out. And a vendor some customer has a
+ * grant with is exempt from the caps whatever the caches hold ({@link isRelated}).
  */
 export class VendorRegistry {
   /** Documents of vendors whose requests succeeded, in order of last use. */
@@ -68,10 +69,15 @@ export class VendorRegistry {
   #unknownFetches = 0;
   readonly #fetchesByHost = new Map<string, number>();
 
+  /**
+   * @param isRelated whether some customer has a standing relationship with a vendor (a grant):
+   *   such a vendor is held to no fetch cap even when neither cache has its document.
+   */
   constructor(
     private readonly fetchJson: JsonFetcher,
     private readonly clock: Clock,
     private readonly devMode: boolean,
+    private readonly isRelated: (vendorId: string) => Promise<boolean> = async () => false,
   ) {}
 
   /**
@@ -94,9 +100,17 @@ export class VendorRegistry {
     if (failed && failed.until > now) throw failed.error;
     const host = new URL(vendorId).host;
     const fromHost = this.#fetchesByHost.get(host) ?? 0;
-    if (!cached && (this.#unknownFetches >= MAX_FETCHES || fromHost >= MAX_FETCHES_PER_HOST))
-      throw new VendorMetadataError('too many vendor documents being fetched; try again');
-    const counted = !cached;
+    let counted = !cached;
+    if (!cached && (this.#unknownFetches >= MAX_FETCHES || fromHost >= MAX_FETCHES_PER_HOST)) {
+      // Only when the caps are full (strangers filling them, say), so the lookup is rare.
+      const related = await this.isRelated(vendorId).catch(() => false);
+      if (!related)
+        throw new VendorMetadataError('too many vendor documents being fetched; try again');
+      counted = false;
+      // Another request may have started the fetch meanwhile.
+      const started = this.#inFlight.get(vendorId);
+      if (started) return started;
+    }
     if (counted) {
       this.#unknownFetches += 1;
       this.#fetchesByHost.set(host, fromHost + 1);
