@@ -1,4 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
+import { LOOPBACK_HOSTS } from '@webkey/protocol';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from './deps.ts';
 import {
@@ -150,8 +151,6 @@ function trustedProxiesFrom(
     );
   }
 }
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** True when the URL is served from this machine, where WebAuthn allows plain http. */
 export function isLoopbackUrl(url: URL): boolean {

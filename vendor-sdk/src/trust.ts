@@ -1,4 +1,4 @@
-import { isVendorIdSyntax } from '@webkey/protocol';
+import { isVendorIdSyntax, LOOPBACK_HOSTS } from '@webkey/protocol';
 
 /**
  * Which vaults a point of sale accepts keys from. Anyone can run a vault, so a key's `iss` is
@@ -17,8 +17,6 @@ import { isVendorIdSyntax } from '@webkey/protocol';
 export type TrustPolicy =
   | { readonly issuers: readonly string[] }
   | ((issuer: string) => boolean | Promise<boolean>);
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * Whether an issuer can be trusted at all: https, or plain http on this machine (a vault under

@@ -107,8 +107,8 @@ export interface GrantReadOptions {
   issuer?: string;
   /**
    * The grant's signed scope: the `scope` of the {@link Redemption} that opened it (the web key's
-   * own, checked against its signature), kept with the grant id. When given, the answer's scope
-   * must equal it and every field and claim must be one of its items. Without it the SDK checks
+   * own, checked against its signature), kept with the grant id, in any order. When given, the
+   * answer's scope must hold the same items and every field and claim must be one of them. Without it the SDK checks
    * the answer only against the scope the vault names in that same answer (each field a record
    * path of it, of its category; each claim a derived claim of it; each item answered once),
    * which cannot catch a vault that widens the scope of a grant.

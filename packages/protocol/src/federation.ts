@@ -319,7 +319,11 @@ export const depositResponseSchema = z.object({
 /** A deposit receipt. */
 export type DepositResponse = z.infer<typeof depositResponseSchema>;
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/**
+ * Host names (as `URL.hostname` spells them) that name this machine: where plain http is
+ * allowed, for a vault or vendor under development.
+ */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * Whether `text` can be a vendor id: an https URL, or with `allowLoopbackHttp` plain http on

@@ -2,6 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import { LOOPBACK_HOSTS } from '@webkey/protocol';
 import { isAllowedAddress } from './address-policy.ts';
 
 /** Refusal of an outbound fetch; the message is for logs, never for the vendor's customers. */
@@ -40,8 +41,6 @@ export type Poster = (
   request: { headers: Record<string, string>; body: string },
 ) => Promise<{ status: number }>;
 
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 interface RawAnswer {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -62,7 +61,7 @@ async function safeRequest(
   accept: (status: number, headers: http.IncomingHttpHeaders) => string | undefined,
 ): Promise<RawAnswer> {
   const url = new URL(urlText);
-  const allowLoopback = options.allowLoopbackHttp && LOOPBACK_NAMES.has(url.hostname);
+  const allowLoopback = options.allowLoopbackHttp && LOOPBACK_HOSTS.has(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowLoopback)) {
     throw new OutboundFetchError(`refused ${url.protocol} URL: only https is allowed`);
   }
