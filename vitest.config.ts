@@ -5,7 +5,13 @@ export default defineConfig({
     projects: [
       { test: { name: 'protocol', include: ['packages/protocol/src/**/*.test.ts'] } },
       { test: { name: 'testkit', include: ['packages/testkit/src/**/*.test.ts'] } },
-      { test: { name: 'vault', include: ['vault/src/**/*.test.ts'], testTimeout: 20_000 } },
+      {
+        test: {
+          name: 'vault',
+          include: ['vault/src/**/*.test.ts', 'vault/bench/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
       { test: { name: 'vendor-sdk', include: ['vendor-sdk/src/**/*.test.ts'] } },
       {
         test: {

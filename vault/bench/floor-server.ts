@@ -10,9 +10,12 @@
  * - `writes`: also, in one better-sqlite3 transaction of prepared statements, record the
  *   assertion's `jti`, take a use of the key (`UPDATE ... RETURNING`) and insert an audit row.
  *   No Kysely, no encryption, no hash chain, and `synchronous=NORMAL`: not even durable.
+ * - `complete`: instead of those three writes, everything issue #3 requires of a redemption,
+ *   written plainly, durable (floor-complete.ts).
  *
- * The vendor's public key is the JWK in WEBKEY_BENCH_FLOOR_JWK; the key ids are `k0` to
- * `k<WEBKEY_BENCH_FLOOR_KEYS - 1>`. Prints its URL and serves until killed.
+ * The vendor's public key is the JWK in WEBKEY_BENCH_FLOOR_JWK; the keys are floorKeyToken(0) to
+ * floorKeyToken(WEBKEY_BENCH_FLOOR_KEYS - 1) (floor-keys.ts), with ids `k0`, `k1`, ... Prints its
+ * URL and serves until killed.
  */
 import { createPublicKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,10 +27,11 @@ import { serve } from '@hono/node-server';
 import Database from 'better-sqlite3';
 import { Hono } from 'hono';
 import { verifyJwt } from '../src/crypto/jwt-verify.ts';
+import { openCompleteFloor } from './floor-complete.ts';
 
 const stage = process.env.WEBKEY_BENCH_FLOOR_STAGE;
-if (stage !== 'body' && stage !== 'assertion' && stage !== 'writes')
-  throw new Error('WEBKEY_BENCH_FLOOR_STAGE is not body, assertion or writes');
+if (stage !== 'body' && stage !== 'assertion' && stage !== 'writes' && stage !== 'complete')
+  throw new Error('WEBKEY_BENCH_FLOOR_STAGE is not body, assertion, writes or complete');
 /** The keys `k0`, `k1`, ... the floor's database holds, each with plenty of uses. */
 const keys = Number(process.env.WEBKEY_BENCH_FLOOR_KEYS);
 const vendorKey = createPublicKey({
@@ -58,6 +62,15 @@ const redeem = sqlite.transaction((jti: string, exp: number, keyId: string) => {
   return row?.uses_left;
 });
 
+const VENDOR_ID = 'https://vendor.example/webkey.json';
+const complete = stage === 'complete' ? openCompleteFloor(dir, keys) : undefined;
+
+/** A key's `jti`, read from its claims (the `writes` stage trusts it unverified). */
+function keyIdOf(token: string): string {
+  const claims = Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8');
+  return (JSON.parse(claims) as { jti: string }).jti;
+}
+
 function readBody(incoming: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -81,7 +94,17 @@ app.post('/redeem', async (c) => {
     currentDate: new Date(),
   });
   if (stage === 'assertion') return c.json({ key: body.key, jti: payload.jti });
-  const usesLeft = redeem(payload.jti as string, payload.exp as number, body.key);
+  if (stage === 'complete') {
+    const answer = await complete!.redeem(
+      VENDOR_ID,
+      payload.jti as string,
+      payload.exp as number,
+      body.key,
+    );
+    if (!answer) return c.json({ error: 'webkey_refused' }, 403);
+    return c.json(answer);
+  }
+  const usesLeft = redeem(payload.jti as string, payload.exp as number, keyIdOf(body.key));
   return c.json({ key: body.key, usesLeft });
 });
 const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => {

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { floorKeyToken } from './floor-keys.ts';
 import { type ChildServer, cpuUsPerRequest, startChild } from './processes.ts';
 import { measureRedemptions, runAutocannon, runFigures } from './redeem-run.ts';
 
@@ -89,7 +90,7 @@ async function measureUserinfo(dataDir: string, requests: number, connections: n
   }
 }
 
-const FLOOR_STAGES = ['body', 'assertion', 'writes'] as const;
+const FLOOR_STAGES = ['body', 'assertion', 'writes', 'complete'] as const;
 const FLOOR_KEYS = 1_000;
 
 /**
@@ -99,12 +100,13 @@ const FLOOR_KEYS = 1_000;
 async function measureFloor(requests: number, connections: number) {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const now = Math.floor(Date.now() / 1000);
+  const keyTokens = Array.from({ length: FLOOR_KEYS }, (_, i) => floorKeyToken(i));
   const bodies: string[] = [];
   for (let i = 0; i < requests + 5_000 + connections * 2; i++) {
     const assertion = await new SignJWT({ jti: randomUUID(), iat: now, exp: now + 300 })
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
       .sign(privateKey);
-    bodies.push(JSON.stringify({ key: `k${i % FLOOR_KEYS}`, client_assertion: assertion }));
+    bodies.push(JSON.stringify({ key: keyTokens[i % FLOOR_KEYS], client_assertion: assertion }));
   }
   const figures: Partial<Record<(typeof FLOOR_STAGES)[number], EndpointFigures>> = {};
   for (const stage of FLOOR_STAGES) {
