@@ -26,7 +26,7 @@ import { open, seal } from '../src/crypto/aead.ts';
 import { sha256Hex, toBase64Url } from '../src/crypto/encoding.ts';
 import { hkdfSha256 } from '../src/crypto/hkdf.ts';
 import { systemRandom as random } from '../src/deps.ts';
-import { FLOOR_SCOPE, floorKeyToken } from './floor-keys.ts';
+import { FLOOR_SCOPE, floorKeyId, floorKeyToken } from './floor-keys.ts';
 
 const CUSTOMERS = 20;
 const utf8 = (text: string) => Buffer.from(text, 'utf8');
@@ -247,10 +247,7 @@ export function openCompleteFloor(dir: string, keys: number) {
       exp: number,
       token: string,
     ): Promise<FloorAnswer | undefined> {
-      const payload = token.split('.')[1] ?? '';
-      const keyId = (
-        JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { jti: string }
-      ).jti;
+      const keyId = floorKeyId(token);
       const stored = keyById.get(keyId) as { id: string; token_hash: string } | undefined;
       const presented = Buffer.from(sha256Hex(token), 'hex');
       if (!stored || !timingSafeEqual(Buffer.from(stored.token_hash, 'hex'), presented)) {

@@ -32,3 +32,9 @@ export function floorKeyToken(i: number): string {
   const signature = base64url(Buffer.concat([seed, createHash('sha256').update(seed).digest()]));
   return `${header}.${claims}.${signature}`;
 }
+
+/** A floor key's id (its `jti`), read from its claims unverified: the floor then checks its bytes. */
+export function floorKeyId(token: string): string {
+  const claims = Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8');
+  return (JSON.parse(claims) as { jti: string }).jti;
+}

@@ -28,6 +28,7 @@ import Database from 'better-sqlite3';
 import { Hono } from 'hono';
 import { verifyJwt } from '../src/crypto/jwt-verify.ts';
 import { openCompleteFloor } from './floor-complete.ts';
+import { floorKeyId } from './floor-keys.ts';
 
 const stage = process.env.WEBKEY_BENCH_FLOOR_STAGE;
 if (stage !== 'body' && stage !== 'assertion' && stage !== 'writes' && stage !== 'complete')
@@ -65,12 +66,6 @@ const redeem = sqlite.transaction((jti: string, exp: number, keyId: string) => {
 const VENDOR_ID = 'https://vendor.example/webkey.json';
 const complete = stage === 'complete' ? openCompleteFloor(dir, keys) : undefined;
 
-/** A key's `jti`, read from its claims (the `writes` stage trusts it unverified). */
-function keyIdOf(token: string): string {
-  const claims = Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8');
-  return (JSON.parse(claims) as { jti: string }).jti;
-}
-
 function readBody(incoming: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -104,7 +99,7 @@ app.post('/redeem', async (c) => {
     if (!answer) return c.json({ error: 'webkey_refused' }, 403);
     return c.json(answer);
   }
-  const usesLeft = redeem(payload.jti as string, payload.exp as number, keyIdOf(body.key));
+  const usesLeft = redeem(payload.jti as string, payload.exp as number, floorKeyId(body.key));
   return c.json({ key: body.key, usesLeft });
 });
 const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => {
